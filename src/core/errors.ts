@@ -1,0 +1,48 @@
+/**
+ * Typed errors thrown by the core. Each carries a message that says what happened and, where there is
+ * one, the next step (`hint`), so the CLI and the editor can show it as it is.
+ */
+export class SandboxError extends Error {
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+
+  /** The message and the hint, as one text for a terminal or a notification. */
+  describe(): string {
+    return this.hint ? `${this.message}\n${this.hint}` : this.message;
+  }
+}
+
+/** A problem in sandbox.toml (or the AgentLoop layout) that stops it from loading. */
+export class ConfigError extends SandboxError {
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    readonly key: string | undefined,
+    readonly detail: string,
+  ) {
+    super(`${file}${line ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${detail}`);
+  }
+}
+
+/** The container engine cannot be reached, or refuses us. */
+export class EngineUnavailableError extends SandboxError {}
+
+/** An image could not be pulled or built. */
+export class ImageError extends SandboxError {}
+
+/** A git operation on the host repository failed, or the workspace is not a repository. */
+export class GitError extends SandboxError {}
+
+/** The named sandbox does not exist in this workspace. */
+export class SandboxNotFoundError extends SandboxError {}
+
+/** The request conflicts with what exists (a name taken, a branch with unmerged commits, ...). */
+export class ConflictError extends SandboxError {}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof SandboxError) return error.describe();
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

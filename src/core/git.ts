@@ -1,0 +1,77 @@
+import { execFile, spawn } from 'node:child_process';
+import { simpleGit } from 'simple-git';
+import type { SimpleGit } from 'simple-git';
+import { GitError } from './errors';
+
+/**
+ * Config that every host-side git call gets on its command line. The sandboxes' worktrees hold files an
+ * agent wrote, and their owner may be another user (the agent's uid), so git must neither run hooks nor
+ * refuse the repository for its owner. Command-line config is "protected": a repository cannot override it.
+ */
+const HARDENED_CONFIG = ['core.hooksPath=/dev/null', 'core.fsmonitor=false', 'safe.directory=*'];
+
+export function hostGit(baseDir: string): SimpleGit {
+  return simpleGit({
+    baseDir,
+    config: HARDENED_CONFIG,
+    unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true },
+  });
+}
+
+/** Runs git with bytes on stdin (simple-git cannot), with the same hardened config. */
+export function gitWithInput(
+  cwd: string,
+  args: string[],
+  input: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const fullArgs = HARDENED_CONFIG.flatMap((c) => ['-c', c]).concat(args);
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', fullArgs, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
+      else reject(new GitError(`git ${args[0]} failed: ${Buffer.concat(err).toString('utf8').trim()}`));
+    });
+    child.stdin.end(input);
+  });
+}
+
+/** Pipes `git <from>` into `git <to>` without holding the whole stream in memory. */
+export function gitPipe(cwd: string, from: string[], to: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const withConfig = (args: string[]) => HARDENED_CONFIG.flatMap((c) => ['-c', c]).concat(args);
+  return new Promise((resolve, reject) => {
+    const producer = spawn('git', withConfig(from), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const consumer = spawn('git', withConfig(to), { cwd, env, stdio: ['pipe', 'ignore', 'pipe'] });
+    producer.stdout.pipe(consumer.stdin);
+    const errors: string[] = [];
+    producer.stderr.on('data', (d: Buffer) => errors.push(d.toString()));
+    consumer.stderr.on('data', (d: Buffer) => errors.push(d.toString()));
+    let pending = 2;
+    let failed = false;
+    const done = (name: string) => (code: number | null) => {
+      if (code !== 0) failed = true;
+      if (code !== 0) errors.unshift(`git ${name} exited with ${code}`);
+      if (--pending === 0) (failed ? reject(new GitError(errors.join('\n').trim())) : resolve());
+    };
+    producer.on('close', done(from[0]));
+    consumer.on('close', done(to[0]));
+    producer.on('error', reject);
+    consumer.on('error', reject);
+  });
+}
+
+/** Whether `git` is on PATH at all: a clearer failure than simple-git's spawn error. */
+export function assertGitInstalled(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('git', ['--version'], (error) =>
+      error
+        ? reject(new GitError('git is not installed or not on PATH.', 'Install git (Debian: apt-get install git).'))
+        : resolve(),
+    );
+  });
+}

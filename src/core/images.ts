@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import ignore from '@balena/dockerignore';
+import * as tar from 'tar-stream';
+import type { ContainerSettings } from './config';
+import type { Engine, OutputSink } from './engine';
+import { ImageError } from './errors';
+import { LABEL } from './labels';
+
+/** The name the Dockerfile gets inside the build context when it lives outside the context folder. */
+const OUTSIDE_DOCKERFILE = '.agent-sandbox.Dockerfile';
+
+export interface ImageResult {
+  /** The reference the container is created from. */
+  ref: string;
+  /** Whether this call built or pulled it (false: it was there and up to date). */
+  changed: boolean;
+}
+
+interface ContextEntry {
+  /** Path inside the context, with forward slashes. */
+  name: string;
+  absolute: string;
+  kind: 'file' | 'directory' | 'symlink';
+  mode: number;
+  linkTarget?: string;
+}
+
+/**
+ * Makes sure the image for a container exists: pulls a configured image when the engine lacks it, or builds
+ * a Dockerfile unless an image built from the very same Dockerfile and context is there already.
+ */
+export async function ensureImage(
+  engine: Engine,
+  settings: ContainerSettings,
+  repoName: string,
+  output: OutputSink,
+  options: { force?: boolean; signal?: AbortSignal } = {},
+): Promise<ImageResult> {
+  if (settings.dockerfile) return buildIfChanged(engine, settings.dockerfile, settings.context ?? path.dirname(settings.dockerfile), repoName, output, options);
+  if (!settings.image) {
+    throw new ImageError('sandbox.toml names no image.', 'Set `image = "..."` or `dockerfile = "..."` under [sandbox.container] (or for the agent role).');
+  }
+  if (!options.force && (await engine.imageId(settings.image))) return { ref: settings.image, changed: false };
+  await engine.pull(settings.image, output, options.signal);
+  return { ref: settings.image, changed: true };
+}
+
+async function buildIfChanged(
+  engine: Engine,
+  dockerfile: string,
+  contextDir: string,
+  repoName: string,
+  output: OutputSink,
+  options: { force?: boolean; signal?: AbortSignal },
+): Promise<ImageResult> {
+  const dockerfileText = await fs.readFile(dockerfile).catch(() => {
+    throw new ImageError(`The Dockerfile ${dockerfile} cannot be read.`, 'Check `dockerfile` in sandbox.toml: it is relative to the workspace root.');
+  });
+  const entries = await collectContext(contextDir).catch((error: NodeJS.ErrnoException) => {
+    throw new ImageError(`The build context ${contextDir} cannot be read (${error.code ?? error.message}).`, 'Check `context` in sandbox.toml: it is relative to the workspace root.');
+  });
+  const inside = path.relative(contextDir, dockerfile);
+  const dockerfileInContext = !inside.startsWith('..') && !path.isAbsolute(inside) ? inside.split(path.sep).join('/') : undefined;
+  const hash = await contextHash(entries, dockerfileText, dockerfileInContext ?? OUTSIDE_DOCKERFILE);
+  const tag = `agent-sandbox/${imageNamePart(repoName)}:${hash.slice(0, 16)}`;
+  if (!options.force && (await engine.imageId(tag))) {
+    output(`Image ${tag} is up to date with ${path.basename(dockerfile)} and its context: build skipped.\n`);
+    return { ref: tag, changed: false };
+  }
+  output(`Building ${tag} from ${dockerfile}\n`);
+  const context = packContext(entries, dockerfileInContext ? undefined : dockerfileText);
+  await engine.build(
+    context,
+    { tag, dockerfile: dockerfileInContext ?? OUTSIDE_DOCKERFILE, labels: { [LABEL.contextHash]: hash } },
+    output,
+    options.signal,
+  );
+  return { ref: tag, changed: true };
+}
+
+/** Every file of the context that the engine would receive, in a stable order, minus .dockerignore's. */
+export async function collectContext(contextDir: string): Promise<ContextEntry[]> {
+  const ignoreText = await fs.readFile(path.join(contextDir, '.dockerignore'), 'utf8').catch(() => '');
+  const filter = ignore({ ignorecase: false }).add(ignoreText);
+  const entries: ContextEntry[] = [];
+  const walk = async (relative: string): Promise<void> => {
+    const names = (await fs.readdir(path.join(contextDir, relative))).sort();
+    for (const name of names) {
+      const rel = relative ? `${relative}/${name}` : name;
+      // The engine always receives the Dockerfile and .dockerignore, whatever the ignore file says.
+      if (filter.ignores(rel) && name !== '.dockerignore') continue;
+      const absolute = path.join(contextDir, rel);
+      const stat = await fs.lstat(absolute);
+      if (stat.isSymbolicLink()) {
+        entries.push({ name: rel, absolute, kind: 'symlink', mode: 0o777, linkTarget: await fs.readlink(absolute) });
+      } else if (stat.isDirectory()) {
+        entries.push({ name: rel, absolute, kind: 'directory', mode: stat.mode & 0o7777 });
+        await walk(rel);
+      } else if (stat.isFile()) {
+        entries.push({ name: rel, absolute, kind: 'file', mode: stat.mode & 0o7777 });
+      }
+    }
+  };
+  await walk('');
+  return entries;
+}
+
+/** A digest of what decides the image: the Dockerfile, and every context file's path, mode and bytes. */
+export async function contextHash(entries: ContextEntry[], dockerfile: Buffer, dockerfileName: string): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(`dockerfile ${dockerfileName}\0`).update(dockerfile).update('\0');
+  for (const entry of entries) {
+    hash.update(`${entry.kind} ${entry.name} ${entry.mode.toString(8)}\0`);
+    if (entry.kind === 'file') hash.update(await fs.readFile(entry.absolute));
+    if (entry.kind === 'symlink') hash.update(entry.linkTarget ?? '');
+    hash.update('\0');
+  }
+  return hash.digest('hex');
+}
+
+function packContext(entries: ContextEntry[], outsideDockerfile?: Buffer): Readable {
+  const pack = tar.pack();
+  const write = async () => {
+    for (const entry of entries) {
+      const header = { name: entry.name, mode: entry.mode, mtime: new Date(0), uid: 0, gid: 0 };
+      if (entry.kind === 'directory') await addEntry(pack, { ...header, type: 'directory' });
+      else if (entry.kind === 'symlink') await addEntry(pack, { ...header, type: 'symlink', linkname: entry.linkTarget });
+      else await addEntry(pack, { ...header, type: 'file' }, await fs.readFile(entry.absolute));
+    }
+    if (outsideDockerfile) await addEntry(pack, { name: OUTSIDE_DOCKERFILE, mode: 0o644, mtime: new Date(0), type: 'file' }, outsideDockerfile);
+    pack.finalize();
+  };
+  write().catch((error) => pack.destroy(error));
+  return pack;
+}
+
+function addEntry(pack: tar.Pack, header: tar.Headers, content?: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    pack.entry(header, content ?? undefined, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+/** A repository folder name made safe for an image repository name (lowercase, [a-z0-9._-]). */
+export function imageNamePart(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '') || 'workspace';
+}

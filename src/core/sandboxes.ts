@@ -1,0 +1,414 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type Docker from 'dockerode';
+import { loadConfig } from './config';
+import type { AgentRole, ContainerSettings, SandboxConfig } from './config';
+import { Engine, engineMessage } from './engine';
+import type { OutputSink } from './engine';
+import { ConflictError, SandboxError, SandboxNotFoundError } from './errors';
+import { ensureImage, imageNamePart } from './images';
+import { LABEL } from './labels';
+import { agentUserFor } from './user';
+import type { AgentUser } from './user';
+import { CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, validateSandboxName } from './worktrees';
+import type { WorktreePaths } from './worktrees';
+
+export const WORKSPACE_IN_CONTAINER = '/workspace';
+const AGENT_HOME = '/home/agent';
+
+export type SandboxState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | 'removing' | 'missing';
+
+export interface PublishedPort {
+  containerPort: number;
+  protocol: string;
+  hostIp: string;
+  hostPort: number;
+}
+
+export interface SandboxInfo {
+  name: string;
+  state: SandboxState;
+  agent: string;
+  branch: string;
+  base: string;
+  /** The branch's tip on the host, after importing the agent's commits. */
+  head?: string;
+  worktree: string;
+  task: string;
+  containerId?: string;
+  image?: string;
+  exitCode?: number;
+  ports: PublishedPort[];
+  createdAt: string;
+}
+
+/** What the host keeps of a sandbox beside its worktree, readable without the engine. */
+interface SandboxRecord {
+  name: string;
+  agent: string;
+  branch: string;
+  base: string;
+  task: string;
+  image: string;
+  container: string;
+  createdAt: string;
+}
+
+export interface UpOptions {
+  name: string;
+  agent?: string;
+  task?: string;
+  base?: string;
+  output?: OutputSink;
+  signal?: AbortSignal;
+}
+
+/**
+ * The sandboxes of one workspace: a git repository, its sandbox.toml and a container engine. Nothing is
+ * cached between calls: every answer is rebuilt from the engine's labels and the repository, so any
+ * process sees the same sandboxes.
+ */
+export class Sandboxes {
+  private constructor(
+    readonly repo: Repository,
+    readonly config: SandboxConfig,
+    readonly engine: Engine,
+    private readonly agentUser: AgentUser,
+  ) {}
+
+  static async open(workspace: string, options: { engine?: Engine; configFile?: string } = {}): Promise<Sandboxes> {
+    const repo = await Repository.open(workspace);
+    const config = await loadConfig(repo.root, options.configFile);
+    return new Sandboxes(repo, config, options.engine ?? new Engine(), await agentUserFor(repo.root));
+  }
+
+  role(agent?: string): AgentRole {
+    const name = agent ?? this.config.defaultAgent;
+    const role = this.config.agents[name];
+    if (!role) {
+      throw new SandboxError(`There is no agent role "${name}".`, `Roles in ${this.config.file ?? 'the default config'}: ${Object.keys(this.config.agents).join(', ')}.`);
+    }
+    return role;
+  }
+
+  containerName(name: string): string {
+    const digest = createHash('sha256').update(this.repo.root).digest('hex').slice(0, 8);
+    return `agent-sandbox-${imageNamePart(this.repo.name)}-${digest}-${name}`;
+  }
+
+  /** Builds (or pulls) the image of a role; skipped when nothing that decides it changed, unless `force`. */
+  build(agent: string | undefined, output: OutputSink, options: { force?: boolean; signal?: AbortSignal } = {}) {
+    return ensureImage(this.engine, this.role(agent).container, this.repo.name, output, options);
+  }
+
+  async up(options: UpOptions): Promise<SandboxInfo> {
+    const output = options.output ?? (() => undefined);
+    validateSandboxName(options.name);
+    const role = this.role(options.agent);
+    await this.engine.version();
+    await this.assertNameFree(options.name);
+    await this.assertRoomForAnother();
+    await checkVolumes(role.container);
+    const image = await ensureImage(this.engine, role.container, this.repo.name, output, { signal: options.signal });
+    const base = await this.repo.resolveCommit(options.base ?? 'HEAD');
+    const paths = await this.repo.createSandboxWorktree(options.name, base, this.agentUser, {
+      name: `${role.name} agent (sandbox ${options.name})`,
+      email: `${options.name}@agent-sandboxes.invalid`,
+    });
+    const record: SandboxRecord = {
+      name: options.name,
+      agent: role.name,
+      branch: paths.branch,
+      base,
+      task: options.task ?? '',
+      image: image.ref,
+      container: this.containerName(options.name),
+      createdAt: new Date().toISOString(),
+    };
+    let container: Docker.Container | undefined;
+    try {
+      await fs.writeFile(path.join(paths.stateDir, 'sandbox.json'), `${JSON.stringify(record, null, 2)}\n`);
+      container = await this.createContainer(record, role, paths, output);
+      await this.engine.call(`Starting the sandbox "${options.name}"`, () => container!.start());
+    } catch (error) {
+      // Nothing half made: the container, the worktree and the branch go with the failure.
+      if (container) await container.remove({ force: true, v: true }).catch(() => undefined);
+      await this.repo.removeSandboxWorktree(options.name).catch(() => undefined);
+      throw error;
+    }
+    return this.get(options.name);
+  }
+
+  private async createContainer(record: SandboxRecord, role: AgentRole, paths: WorktreePaths, output: OutputSink): Promise<Docker.Container> {
+    const settings = role.container;
+    const options = containerOptions(record, role, paths, this.repo, this.agentUser);
+    const what = `Creating the container for "${record.name}"`;
+    try {
+      return await this.engine.docker.createContainer(options);
+    } catch (error) {
+      if (settings.diskBytes === undefined || !/storage-?opt|storage option|quota/i.test(engineMessage(error))) throw this.engine.translate(what, error);
+      // Most storage drivers (overlay2 on ext4, for one) cannot cap a container's disk: say so and go on.
+      output(`warning: the engine cannot limit disk size here (${engineMessage(error)}); the sandbox runs without a disk limit.\n`);
+      delete options.HostConfig!.StorageOpt;
+      return this.engine.call(what, () => this.engine.docker.createContainer(options));
+    }
+  }
+
+  private async assertNameFree(name: string): Promise<void> {
+    const existing = await this.findContainers(name);
+    if (existing.length > 0 || (await this.repo.sandboxNames()).includes(name)) {
+      throw new ConflictError(`A sandbox named "${name}" already exists in ${this.repo.root}.`, `Choose another name, or remove it first: agent-sandbox rm ${name}`);
+    }
+  }
+
+  private async assertRoomForAnother(): Promise<void> {
+    const running = (await this.findContainers()).filter((c) => c.State === 'running').length;
+    const max = this.config.maxParallelAgents;
+    if (running >= max) {
+      throw new ConflictError(
+        `${running} sandboxes are running already, and max_parallel_agents is ${max}.`,
+        'Stop one (agent-sandbox stop NAME), or raise [orchestrator] max_parallel_agents in sandbox.toml.',
+      );
+    }
+  }
+
+  private findContainers(name?: string): Promise<Docker.ContainerInfo[]> {
+    const label = [`${LABEL.workspace}=${this.repo.root}`];
+    if (name) label.push(`${LABEL.name}=${name}`);
+    return this.engine.call('Listing containers', () => this.engine.docker.listContainers({ all: true, filters: { label } }));
+  }
+
+  async list(): Promise<SandboxInfo[]> {
+    const containers = await this.findContainers();
+    const names = new Set(await this.repo.sandboxNames());
+    for (const c of containers) names.add(c.Labels[LABEL.name]);
+    const infos = await Promise.all(
+      [...names].sort().map((name) => this.describe(name, containers.find((c) => c.Labels[LABEL.name] === name))),
+    );
+    return infos;
+  }
+
+  async get(name: string): Promise<SandboxInfo> {
+    const [container] = await this.findContainers(name);
+    if (!container && !(await this.repo.sandboxNames()).includes(name)) {
+      throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
+    }
+    return this.describe(name, container);
+  }
+
+  private async describe(name: string, container?: Docker.ContainerInfo): Promise<SandboxInfo> {
+    const paths = this.repo.paths(name);
+    const record = await readRecord(paths);
+    const head = await this.repo.importAgentCommits(name).catch(() => undefined);
+    let exitCode: number | undefined;
+    if (container && (container.State === 'exited' || container.State === 'dead')) {
+      const inspected = await this.engine.docker.getContainer(container.Id).inspect().catch(() => undefined);
+      exitCode = inspected?.State.ExitCode;
+    }
+    return {
+      name,
+      state: (container?.State as SandboxState | undefined) ?? 'missing',
+      agent: container?.Labels[LABEL.agent] ?? record?.agent ?? '',
+      branch: container?.Labels[LABEL.branch] ?? record?.branch ?? paths.branch,
+      base: container?.Labels[LABEL.base] ?? record?.base ?? '',
+      head,
+      worktree: container?.Labels[LABEL.worktree] ?? paths.worktree,
+      task: record?.task ?? '',
+      containerId: container?.Id,
+      image: container?.Image ?? record?.image,
+      exitCode,
+      ports: (container?.Ports ?? [])
+        .filter((p) => p.PublicPort)
+        .map((p) => ({ containerPort: p.PrivatePort, protocol: p.Type, hostIp: p.IP ?? '', hostPort: p.PublicPort })),
+      createdAt: record?.createdAt ?? (container ? new Date(container.Created * 1000).toISOString() : ''),
+    };
+  }
+
+  private async container(name: string): Promise<Docker.Container> {
+    const [info] = await this.findContainers(name);
+    if (!info) {
+      const known = (await this.repo.sandboxNames()).includes(name);
+      throw new SandboxNotFoundError(
+        known ? `The sandbox "${name}" has no container any more (it was removed outside Agent Sandboxes).` : `There is no sandbox named "${name}" in ${this.repo.root}.`,
+        known ? `Remove what is left of it with: agent-sandbox rm ${name}` : 'List them with: agent-sandbox ls',
+      );
+    }
+    return this.engine.docker.getContainer(info.Id);
+  }
+
+  /** The agent's output from its first line; with `follow`, until the container stops. */
+  async logs(name: string, options: { follow: boolean; signal?: AbortSignal }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void> }> {
+    const container = await this.container(name);
+    return this.engine.logs(container.id, options);
+  }
+
+  /** Waits for the agent to end and returns its exit code; its commits are on the branch afterwards. */
+  async wait(name: string): Promise<number> {
+    const container = await this.container(name);
+    const result = await this.engine.call(`Waiting for "${name}"`, () => container.wait());
+    await this.repo.importAgentCommits(name);
+    return result.StatusCode as number;
+  }
+
+  async stop(name: string): Promise<void> {
+    const container = await this.container(name);
+    await this.engine.call(`Stopping "${name}"`, () => container.stop({ t: 10 })).catch((error) => {
+      if (!/not running|already stopped/i.test(errorText(error))) throw error;
+    });
+    await this.repo.importAgentCommits(name);
+  }
+
+  async start(name: string): Promise<void> {
+    const container = await this.container(name);
+    await this.assertRoomForAnother();
+    await this.engine.call(`Starting "${name}"`, () => container.start()).catch((error) => {
+      if (!/already (started|running)/i.test(errorText(error))) throw error;
+    });
+  }
+
+  /**
+   * Runs a command in the running sandbox as the agent's user, in /workspace, and returns its exit code.
+   * stdin is passed through when given.
+   */
+  async exec(name: string, command: string[], io: { stdin?: Readable; stdout: Writable; stderr: Writable; tty?: boolean }): Promise<number> {
+    const container = await this.container(name);
+    const exec = await this.engine.call(`Running a command in "${name}"`, () =>
+      container.exec({
+        Cmd: command,
+        AttachStdin: Boolean(io.stdin),
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: Boolean(io.tty),
+        User: `${this.agentUser.uid}:${this.agentUser.gid}`,
+        WorkingDir: WORKSPACE_IN_CONTAINER,
+      }),
+    );
+    const stream = await this.engine.call(`Running a command in "${name}"`, () => exec.start({ hijack: true, stdin: Boolean(io.stdin), Tty: Boolean(io.tty) }));
+    const ended = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    if (io.tty) stream.pipe(io.stdout, { end: false });
+    else this.engine.docker.modem.demuxStream(stream, io.stdout, io.stderr);
+    if (io.stdin) {
+      io.stdin.pipe(stream, { end: false });
+      // Half-close on the end of stdin so the command sees EOF, while its output keeps coming.
+      io.stdin.on('end', () => (stream as unknown as { end(): void }).end());
+    }
+    await ended;
+    io.stdin?.unpipe(stream);
+    const result = await exec.inspect();
+    return result.ExitCode ?? 1;
+  }
+
+  /**
+   * Removes the container and the worktree, and the branch. Refuses, unless `force`, when that would lose
+   * the agent's work: commits on its branch that are merged nowhere, or uncommitted files in its worktree.
+   */
+  async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
+    const [info] = await this.findContainers(name);
+    if (!info && !(await this.repo.sandboxNames()).includes(name)) {
+      throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
+    }
+    await this.repo.importAgentCommits(name);
+    if (!options.force) {
+      const unmerged = await this.repo.unmergedCommits(name);
+      const uncommitted = await this.repo.uncommittedChanges(name);
+      const lost: string[] = [];
+      if (unmerged > 0) lost.push(`${unmerged} commit${unmerged === 1 ? '' : 's'} on ${this.repo.paths(name).branch} that no other branch holds`);
+      if (uncommitted.length > 0) lost.push(`${uncommitted.length} uncommitted file${uncommitted.length === 1 ? '' : 's'} in its worktree (${uncommitted.slice(0, 5).join(', ')}${uncommitted.length > 5 ? ', ...' : ''})`);
+      if (lost.length > 0) {
+        throw new ConflictError(
+          `Removing "${name}" would lose the agent's work: ${lost.join(' and ')}.`,
+          `Bring it into your branch first (git merge ${this.repo.paths(name).branch}), or remove it anyway with: agent-sandbox rm --force ${name}`,
+        );
+      }
+    }
+    if (info) {
+      await this.engine.call(`Removing the container of "${name}"`, () => this.engine.docker.getContainer(info.Id).remove({ force: true, v: true })).catch((error) => {
+        if ((error as { statusCode?: number }).statusCode !== 404 && !/no such container/i.test(errorText(error))) throw error;
+      });
+    }
+    await this.repo.removeSandboxWorktree(name);
+  }
+}
+
+function containerOptions(record: SandboxRecord, role: AgentRole, paths: WorktreePaths, repo: Repository, user: AgentUser): Docker.ContainerCreateOptions {
+  const settings = role.container;
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const port of settings.ports) {
+    const key = `${port.containerPort}/${port.protocol}`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: port.hostIp, HostPort: port.hostPort ? String(port.hostPort) : '' });
+  }
+  const env = {
+    HOME: AGENT_HOME,
+    ...settings.env,
+    SANDBOX_NAME: record.name,
+    SANDBOX_AGENT: record.agent,
+    SANDBOX_TASK: record.task,
+  };
+  return {
+    name: record.container,
+    Image: record.image,
+    Cmd: role.command,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    User: `${user.uid}:${user.gid}`,
+    WorkingDir: WORKSPACE_IN_CONTAINER,
+    ExposedPorts: exposed,
+    Labels: {
+      [LABEL.managed]: 'true',
+      [LABEL.workspace]: repo.root,
+      [LABEL.name]: record.name,
+      [LABEL.agent]: record.agent,
+      [LABEL.branch]: record.branch,
+      [LABEL.base]: record.base,
+      [LABEL.worktree]: paths.worktree,
+    },
+    HostConfig: {
+      Binds: [
+        `${paths.worktree}:${WORKSPACE_IN_CONTAINER}:rw`,
+        // The agent's git sees its private git dir, never the host's .git (hooks, config, other branches).
+        `${paths.gitFile}:${WORKSPACE_IN_CONTAINER}/.git:ro`,
+        `${paths.privateGitDir}:${CONTAINER_GIT_DIR}:rw`,
+        `${path.join(repo.commonDir, 'objects')}:${CONTAINER_HOST_OBJECTS}:ro`,
+        ...settings.volumes.map((v) => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`),
+      ],
+      Tmpfs: { [AGENT_HOME]: `rw,exec,uid=${user.uid},gid=${user.gid},mode=0700` },
+      NetworkMode: settings.network === 'nat' ? 'bridge' : settings.network,
+      PortBindings: settings.network === 'nat' ? bindings : {},
+      NanoCpus: Math.round(settings.cpus * 1e9),
+      Memory: settings.memoryBytes,
+      MemorySwap: settings.memoryBytes,
+      PidsLimit: settings.pids,
+      ...(settings.diskBytes !== undefined ? { StorageOpt: { size: String(settings.diskBytes) } } : {}),
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+    },
+  };
+}
+
+/** Declared volumes must exist: the engine would otherwise make an empty root-owned folder in their place. */
+async function checkVolumes(settings: ContainerSettings): Promise<void> {
+  for (const volume of settings.volumes) {
+    await fs.access(volume.hostPath).catch(() => {
+      throw new SandboxError(`The volume ${volume.hostPath} (for ${volume.containerPath}) does not exist.`, 'Create it, or fix `volumes` in sandbox.toml: host paths are relative to the workspace root.');
+    });
+  }
+}
+
+async function readRecord(paths: WorktreePaths): Promise<SandboxRecord | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(paths.stateDir, 'sandbox.json'), 'utf8')) as SandboxRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,306 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { ConflictError, GitError } from './errors';
+import { gitPipe, hostGit } from './git';
+import type { AgentUser } from './user';
+
+/**
+ * Where the container sees the sandbox's private git directory and the host repository's objects. The
+ * worktree's `.git` file is covered, inside the container only, by a read-only file naming the first path.
+ */
+export const CONTAINER_GIT_DIR = '/run/agent-sandbox/git';
+export const CONTAINER_HOST_OBJECTS = '/run/agent-sandbox/host-objects';
+export const BRANCH_PREFIX = 'sandbox/';
+
+const SANDBOX_NAME = /^[a-z0-9][a-z0-9_-]{0,47}$/;
+
+export function validateSandboxName(name: string): void {
+  if (!SANDBOX_NAME.test(name)) {
+    throw new ConflictError(
+      `"${name}" is not a valid sandbox name.`,
+      'Use 1 to 48 lowercase letters, digits, "-" or "_", starting with a letter or digit.',
+    );
+  }
+}
+
+/** The host-side paths of one sandbox. All of them live under the repository's git directory. */
+export interface WorktreePaths {
+  name: string;
+  branch: string;
+  /** The git worktree the agent works in (mounted at /workspace). */
+  worktree: string;
+  /** Host-owned state: the private git dir, the `.git` overlay file, metadata. */
+  stateDir: string;
+  /** The agent's own git directory: its HEAD, refs, index and new objects; the host's objects via alternates. */
+  privateGitDir: string;
+  /** The file mounted read-only over /workspace/.git inside the container. */
+  gitFile: string;
+}
+
+export class Repository {
+  private constructor(
+    /** The top of the working tree the user works in. */
+    readonly root: string,
+    /** The repository's common git directory (the main `.git`, also from a linked worktree). */
+    readonly commonDir: string,
+  ) {}
+
+  static async open(dir: string): Promise<Repository> {
+    let top: string;
+    let common: string;
+    try {
+      const git = hostGit(dir);
+      top = (await git.revparse(['--show-toplevel'])).trim();
+      common = (await git.revparse(['--git-common-dir'])).trim();
+    } catch (error) {
+      if (!/not a git repository/i.test((error as Error).message)) throw new GitError(`git cannot open ${dir}: ${(error as Error).message}`);
+      throw new GitError(
+        `${dir} is not inside a git repository.`,
+        'Agent Sandboxes gives each agent a git worktree: run `git init` and commit once, or open a repository.',
+      );
+    }
+    const root = await fs.realpath(top);
+    return new Repository(root, await fs.realpath(path.resolve(root, common)));
+  }
+
+  get name(): string {
+    return path.basename(this.root);
+  }
+
+  git() {
+    return hostGit(this.root);
+  }
+
+  paths(name: string): WorktreePaths {
+    const base = path.join(this.commonDir, 'agent-sandboxes');
+    const stateDir = path.join(base, 'state', name);
+    return {
+      name,
+      branch: BRANCH_PREFIX + name,
+      worktree: path.join(base, 'worktrees', name),
+      stateDir,
+      privateGitDir: path.join(stateDir, 'git'),
+      gitFile: path.join(stateDir, 'gitfile'),
+    };
+  }
+
+  /** The names of sandboxes that have state in this repository, whatever their containers' fate. */
+  async sandboxNames(): Promise<string[]> {
+    try {
+      const entries = await fs.readdir(path.join(this.commonDir, 'agent-sandboxes', 'state'), { withFileTypes: true });
+      return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  async resolveCommit(ref: string): Promise<string> {
+    try {
+      return (await this.git().revparse(['--verify', '--end-of-options', `${ref}^{commit}`])).trim();
+    } catch {
+      throw new GitError(`"${ref}" does not name a commit in ${this.root}.`, 'Pass --base with a branch, tag or commit that exists; a new repository needs one commit first.');
+    }
+  }
+
+  async branchTip(branch: string): Promise<string | undefined> {
+    try {
+      return (await this.git().revparse(['--verify', '--quiet', `refs/heads/${branch}`])).trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Creates the worktree on a new branch and the agent's private git directory beside it. On any failure
+   * everything made so far is removed again.
+   */
+  async createSandboxWorktree(name: string, baseCommit: string, user: AgentUser, identity: GitIdentity): Promise<WorktreePaths> {
+    validateSandboxName(name);
+    const p = this.paths(name);
+    if (await this.branchTip(p.branch)) {
+      throw new ConflictError(`The branch ${p.branch} already exists.`, `Choose another name, or delete the branch: git branch -D ${p.branch}`);
+    }
+    if (await exists(p.stateDir)) {
+      throw new ConflictError(`A sandbox named "${name}" already exists in ${this.root}.`, `Choose another name, or remove it: agent-sandbox rm ${name}`);
+    }
+    await fs.mkdir(p.stateDir, { recursive: true });
+    try {
+      await this.git().raw(['worktree', 'add', '--quiet', '-b', p.branch, p.worktree, baseCommit]);
+      await this.writePrivateGitDir(p, baseCommit, identity);
+      if (user.chownNeeded) await chownTree([p.worktree, p.privateGitDir, p.gitFile], user.uid, user.gid);
+      return p;
+    } catch (error) {
+      await this.removeSandboxWorktree(name).catch(() => undefined);
+      throw error instanceof GitError ? error : new GitError(`Could not create the worktree for "${name}": ${(error as Error).message}`);
+    }
+  }
+
+  private async writePrivateGitDir(p: WorktreePaths, baseCommit: string, identity: GitIdentity): Promise<void> {
+    const dir = p.privateGitDir;
+    await fs.mkdir(path.join(dir, 'refs', 'heads', BRANCH_PREFIX), { recursive: true });
+    await fs.mkdir(path.join(dir, 'refs', 'tags'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'objects', 'info'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'objects', 'pack'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'HEAD'), `ref: refs/heads/${p.branch}\n`);
+    await fs.writeFile(path.join(dir, 'refs', 'heads', p.branch), `${baseCommit}\n`);
+    await fs.writeFile(
+      path.join(dir, 'config'),
+      [
+        '[core]',
+        '\trepositoryformatversion = 0',
+        '\tfilemode = true',
+        '\tbare = false',
+        '\tlogallrefupdates = true',
+        '[user]',
+        `\tname = ${quoteConfigValue(identity.name)}`,
+        `\temail = ${quoteConfigValue(identity.email)}`,
+        '',
+      ].join('\n'),
+    );
+    await fs.writeFile(path.join(dir, 'objects', 'info', 'alternates'), `${CONTAINER_HOST_OBJECTS}\n`);
+    // The host made a fresh index for the new worktree; the agent starts from a copy so `git status` is right.
+    const adminDir = await this.adminDirOf(p.worktree);
+    if (adminDir) await fs.copyFile(path.join(adminDir, 'index'), path.join(dir, 'index'));
+    await fs.writeFile(p.gitFile, `gitdir: ${CONTAINER_GIT_DIR}\n`);
+  }
+
+  /**
+   * The host's administrative directory of a worktree (`.git/worktrees/<id>`), found from the host's own
+   * records rather than from the worktree's `.git` file, which lives where the agent writes.
+   */
+  async adminDirOf(worktree: string): Promise<string | undefined> {
+    const adminRoot = path.join(this.commonDir, 'worktrees');
+    let ids: string[];
+    try {
+      ids = await fs.readdir(adminRoot);
+    } catch {
+      return undefined;
+    }
+    const expected = path.join(worktree, '.git');
+    for (const id of ids) {
+      const gitdir = await fs.readFile(path.join(adminRoot, id, 'gitdir'), 'utf8').catch(() => '');
+      if (gitdir.trim() === expected) return path.join(adminRoot, id);
+    }
+    return undefined;
+  }
+
+  /**
+   * Brings the commits the agent made in its private git directory onto the host's branch `sandbox/<name>`.
+   * The private directory is read as data: its ref is parsed by hand and its objects are only read through
+   * GIT_ALTERNATE_OBJECT_DIRECTORIES, so nothing the agent wrote there (config, hooks) is ever run.
+   * Returns the branch's tip afterwards.
+   */
+  async importAgentCommits(name: string): Promise<string | undefined> {
+    const p = this.paths(name);
+    const current = await this.branchTip(p.branch);
+    if (!current) return undefined;
+    const agentTip = await readAgentHead(p.privateGitDir);
+    if (!agentTip || agentTip === current) return current;
+    const env = { ...process.env, GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(p.privateGitDir, 'objects') };
+    const git = this.git().env(env);
+    const type = await git.raw(['cat-file', '-t', agentTip]).catch(() => '');
+    if (type.trim() !== 'commit') return current;
+    await gitPipe(
+      this.root,
+      ['rev-list', '--objects', agentTip, '--not', '--all'],
+      ['pack-objects', '--quiet', path.join(this.commonDir, 'objects', 'pack', 'pack')],
+      env,
+    );
+    await this.git().raw(['update-ref', '-m', 'agent-sandbox: import agent commits', `refs/heads/${p.branch}`, agentTip, current]);
+    // The worktree's HEAD follows the branch; its index must follow too, or `git status` would show the
+    // agent's commits as staged reversals. The working files are the agent's and stay as they are.
+    const adminDir = await this.adminDirOf(p.worktree);
+    if (adminDir) {
+      await hostGit(this.root).raw([`--git-dir=${adminDir}`, `--work-tree=${p.worktree}`, 'read-tree', agentTip]);
+    }
+    return agentTip;
+  }
+
+  /** Commits on the sandbox's branch that no other branch, tag or remote-tracking branch holds. */
+  async unmergedCommits(name: string): Promise<number> {
+    const branch = this.paths(name).branch;
+    if (!(await this.branchTip(branch))) return 0;
+    const out = await this.git().raw(['rev-list', '--count', `refs/heads/${branch}`, '--not', `--exclude=refs/heads/${branch}`, '--all']);
+    return Number(out.trim());
+  }
+
+  /** Paths in the worktree that differ from its branch's tip (modified, added, deleted, untracked). */
+  async uncommittedChanges(name: string): Promise<string[]> {
+    const p = this.paths(name);
+    const adminDir = await this.adminDirOf(p.worktree);
+    if (!adminDir || !(await exists(p.worktree))) return [];
+    const out = await hostGit(this.root).raw([
+      `--git-dir=${adminDir}`,
+      `--work-tree=${p.worktree}`,
+      'status',
+      '--porcelain=v1',
+      '-z',
+      '--untracked-files=all',
+    ]);
+    return out
+      .split('\0')
+      .filter((entry) => entry.length > 3)
+      .map((entry) => entry.slice(3));
+  }
+
+  /**
+   * Removes the worktree, the private git directory and, unless `keepBranch`, the branch. Each step is
+   * tolerant of what is already gone, so it also cleans up after a failed create.
+   */
+  async removeSandboxWorktree(name: string, options: { keepBranch?: boolean } = {}): Promise<void> {
+    const p = this.paths(name);
+    const git = this.git();
+    if (await this.adminDirOf(p.worktree)) {
+      await git.raw(['worktree', 'remove', '--force', '--force', p.worktree]).catch(() => undefined);
+    }
+    await fs.rm(p.worktree, { recursive: true, force: true });
+    await git.raw(['worktree', 'prune']).catch(() => undefined);
+    if (!options.keepBranch && (await this.branchTip(p.branch))) {
+      await git.raw(['branch', '-D', p.branch]);
+    }
+    await fs.rm(p.stateDir, { recursive: true, force: true });
+  }
+}
+
+export interface GitIdentity {
+  name: string;
+  email: string;
+}
+
+/** Reads the agent's HEAD as data: a symbolic ref to a branch (loose or packed) or a detached commit id. */
+export async function readAgentHead(privateGitDir: string): Promise<string | undefined> {
+  const head = (await fs.readFile(path.join(privateGitDir, 'HEAD'), 'utf8').catch(() => '')).trim();
+  const objectId = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+  if (objectId.test(head)) return head;
+  const match = /^ref: (refs\/heads\/[^\0\s]+)$/.exec(head);
+  if (!match || match[1].split('/').includes('..')) return undefined;
+  const loose = (await fs.readFile(path.join(privateGitDir, match[1]), 'utf8').catch(() => '')).trim();
+  if (objectId.test(loose)) return loose;
+  const packed = await fs.readFile(path.join(privateGitDir, 'packed-refs'), 'utf8').catch(() => '');
+  for (const line of packed.split('\n')) {
+    const [id, ref] = line.split(' ');
+    if (ref === match[1] && objectId.test(id)) return id;
+  }
+  return undefined;
+}
+
+function quoteConfigValue(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, ' ')}"`;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function chownTree(roots: string[], uid: number, gid: number): Promise<void> {
+  const visit = async (target: string): Promise<void> => {
+    await fs.lchown(target, uid, gid);
+    const stat = await fs.lstat(target);
+    if (!stat.isDirectory()) return;
+    for (const entry of await fs.readdir(target)) await visit(path.join(target, entry));
+  };
+  for (const root of roots) await visit(root);
+}
