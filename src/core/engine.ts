@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
-import { PassThrough } from 'node:stream';
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { demultiplex } from './demux';
 import { EngineUnavailableError, ImageError, SandboxError } from './errors';
 
 export type EngineKind = 'docker' | 'podman';
@@ -158,12 +158,14 @@ export class Engine {
    */
   async logs(containerId: string, options: { follow: boolean; signal?: AbortSignal }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void> }> {
     const container = this.docker.getContainer(containerId);
-    const raw = (await this.call(`Reading the logs of ${containerId}`, () =>
-      container.logs({ follow: options.follow as true, stdout: true, stderr: true, abortSignal: options.signal } as Docker.ContainerLogsOptions & { follow: true }),
-    )) as unknown as Readable;
+    const answer = await this.call(`Reading the logs of ${containerId}`, () =>
+      container.logs({ follow: options.follow, stdout: true, stderr: true, abortSignal: options.signal } as Docker.ContainerLogsOptions & { follow: true }),
+    );
+    // Without `follow`, dockerode hands back the whole multiplexed log as one buffer rather than a stream.
+    const raw = Buffer.isBuffer(answer) ? Readable.from([answer]) : (answer as unknown as Readable);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
-    this.docker.modem.demuxStream(raw, stdout, stderr);
+    demultiplex(raw, stdout, stderr);
     const done = new Promise<void>((resolve) => {
       const finish = () => {
         stdout.end();

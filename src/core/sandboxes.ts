@@ -5,6 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { loadConfig } from './config';
 import type { AgentRole, ContainerSettings, SandboxConfig } from './config';
+import { demultiplex } from './demux';
 import { Engine, engineMessage } from './engine';
 import type { OutputSink } from './engine';
 import { ConflictError, SandboxError, SandboxNotFoundError } from './errors';
@@ -292,7 +293,7 @@ export class Sandboxes {
       stream.on('error', () => resolve());
     });
     if (io.tty) stream.pipe(io.stdout, { end: false });
-    else this.engine.docker.modem.demuxStream(stream, io.stdout, io.stderr);
+    else demultiplex(stream, io.stdout, io.stderr);
     if (io.stdin) {
       io.stdin.pipe(stream, { end: false });
       // Half-close on the end of stdin so the command sees EOF, while its output keeps coming.
@@ -386,6 +387,8 @@ function containerOptions(record: SandboxRecord, role: AgentRole, paths: Worktre
       MemorySwap: settings.memoryBytes,
       PidsLimit: settings.pids,
       ...(settings.diskBytes !== undefined ? { StorageOpt: { size: String(settings.diskBytes) } } : {}),
+      // An init as PID 1 forwards signals and reaps zombies; an agent as PID 1 would ignore its own crashes.
+      Init: true,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
     },

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConflictError, GitError } from './errors';
-import { gitPipe, hostGit } from './git';
+import { gitPipe, gitWithInput, hostGit } from './git';
 import type { AgentUser } from './user';
 
 /**
@@ -218,9 +218,13 @@ export class Repository {
 
   /** Commits on the sandbox's branch that no other branch, tag or remote-tracking branch holds. */
   async unmergedCommits(name: string): Promise<number> {
-    const branch = this.paths(name).branch;
-    if (!(await this.branchTip(branch))) return 0;
-    const out = await this.git().raw(['rev-list', '--count', `refs/heads/${branch}`, '--not', `--exclude=refs/heads/${branch}`, '--all']);
+    const branch = `refs/heads/${this.paths(name).branch}`;
+    if (!(await this.branchTip(this.paths(name).branch))) return 0;
+    // Not `--all`: it counts every worktree's HEAD, and the sandbox's own worktree holds its branch.
+    const refs = (await this.git().raw(['for-each-ref', '--format=%(refname)']))
+      .split('\n')
+      .filter((ref) => ref && ref !== branch && !ref.startsWith('refs/stash'));
+    const out = await gitWithInput(this.root, ['rev-list', '--count', '--stdin'], [branch, ...refs.map((ref) => `^${ref}`), ''].join('\n'));
     return Number(out.trim());
   }
 
