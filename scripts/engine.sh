@@ -3,6 +3,7 @@
 #   scripts/engine.sh ensure    install (Debian's docker.io) if missing, start dockerd if nothing answers
 #   scripts/engine.sh restart   stop the dockerd this script started and start it again (used by tests)
 #   scripts/engine.sh stop
+#   scripts/engine.sh owned     exit 0 when the running dockerd is one this script started
 # A dockerd managed by systemd, Docker Desktop or anything else that already answers is left alone.
 set -euo pipefail
 
@@ -30,18 +31,28 @@ start_engine() {
   case "$sock" in unix://*) ;; *) say "DOCKER_HOST=$sock does not answer and is not a local socket: start that engine"; exit 1;; esac
   say "starting dockerd (log: $log)"
   as_root setsid dockerd >"$log" 2>&1 < /dev/null &
-  echo $! >"$pidfile"
   for _ in $(seq 1 120); do
-    if answers; then say "dockerd answers ($(docker version --format '{{.Server.Version}}'))"; return 0; fi
+    if answers; then
+      pgrep -x dockerd | head -1 >"$pidfile"
+      say "dockerd answers ($(docker version --format '{{.Server.Version}}'))"
+      return 0
+    fi
     sleep 0.5
   done
   say "dockerd did not answer within 60 s; its log ends with:"; tail -20 "$log" >&2; exit 1
+}
+
+owned() {
+  local pid
+  pid=$(pgrep -x dockerd | head -1 || true)
+  [ -n "$pid" ] && [ -f "$pidfile" ] && [ "$(cat "$pidfile")" = "$pid" ]
 }
 
 stop_engine() {
   local pid
   pid=$(pgrep -x dockerd | head -1 || true)
   [ -n "$pid" ] || return 0
+  owned || { say "the running dockerd ($pid) was not started by this script: leaving it alone"; exit 1; }
   as_root kill "$pid"
   for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.25; done
   say "dockerd ($pid) did not stop"; exit 1
@@ -51,5 +62,6 @@ case "${1:-ensure}" in
   ensure) answers && exit 0; install_engine; answers || start_engine ;;
   restart) stop_engine; start_engine ;;
   stop) stop_engine ;;
+  owned) owned ;;
   *) say "usage: $0 ensure|restart|stop"; exit 2 ;;
 esac
