@@ -1,10 +1,74 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { Engine } from './core/engine';
+import { errorMessage } from './core/errors';
+import { BaseContentProvider, registerCommands } from './ui/commands';
+import { ConfigDiagnostics } from './ui/diagnostics';
+import { BASE_SCHEME, SETTINGS, VIEW_ID } from './ui/ids';
+import { LogChannels } from './ui/logChannels';
+import { SandboxModel } from './ui/model';
+import { SandboxStatusBar } from './ui/statusBar';
+import { SandboxTreeProvider } from './ui/tree';
 
-/** The extension's entry point. The VS Code surface is being built; for now it announces itself in its log. */
-export function activate(context: vscode.ExtensionContext): void {
+/** What the extension hands to other extensions and to its tests. */
+export interface AgentSandboxesApi {
+  model: SandboxModel;
+  logs: LogChannels;
+}
+
+/**
+ * The one place that builds everything. Activation makes no engine call and waits for none: the model opens
+ * in the background and the view fills in when it answers.
+ */
+export function activate(context: vscode.ExtensionContext): AgentSandboxesApi {
   const log = vscode.window.createOutputChannel('Agent Sandboxes', { log: true });
   context.subscriptions.push(log);
-  log.info('Agent Sandboxes activated');
+  try {
+    return wire(context, log);
+  } catch (error) {
+    // VS Code does not tell the user when an extension fails to activate: say it, then fail.
+    void vscode.window.showErrorMessage(`Agent Sandboxes failed to start: ${errorMessage(error)}`);
+    log.error(`Activation failed: ${errorMessage(error)}`);
+    throw error;
+  }
+}
+
+function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): AgentSandboxesApi {
+  const settings = () => vscode.workspace.getConfiguration(SETTINGS.section);
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const configPath = () => settings().get<string>(SETTINGS.configPath) || 'sandbox.toml';
+  const configUri = () => (folder ? vscode.Uri.file(path.resolve(folder.fsPath, configPath())) : undefined);
+  const createEngine = () => {
+    const host = settings().get<string>(SETTINGS.engineHost)?.trim();
+    return new Engine(host ? { host } : undefined);
+  };
+
+  const model = new SandboxModel(folder, createEngine, configPath, log);
+  const logs = new LogChannels(model, log);
+  const tree = new SandboxTreeProvider(model);
+  const view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
+  const buildOutput = vscode.window.createOutputChannel('Agent Sandboxes: Build');
+  context.subscriptions.push(
+    model,
+    logs,
+    tree,
+    view,
+    buildOutput,
+    new SandboxStatusBar(model),
+    new ConfigDiagnostics(model, configUri),
+    vscode.workspace.registerTextDocumentContentProvider(BASE_SCHEME, new BaseContentProvider(model)),
+    ...registerCommands({ model, logs, buildOutput, log, folder }),
+    vscode.workspace.onDidSaveTextDocument((document) => {
+      if (document.uri.fsPath === configUri()?.fsPath) void model.open();
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void model.open()),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration(SETTINGS.section)) void model.open();
+    }),
+  );
+  void model.open().then(() => logs.attachRunning());
+  log.info(`Agent Sandboxes activated for ${folder?.fsPath ?? 'no folder'}`);
+  return { model, logs };
 }
 
 export function deactivate(): void {}

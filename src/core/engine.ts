@@ -180,6 +180,64 @@ export class Engine {
   }
 }
 
+export interface EngineEvent {
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+}
+
+/**
+ * Follows the engine's event stream for containers with the given labels until `signal` aborts, through
+ * engine restarts: a broken stream is reopened with a growing delay, and `onConnection` says whether the
+ * engine answers, so a view can show it.
+ */
+export function watchEngineEvents(
+  engine: Engine,
+  labels: string[],
+  onEvent: (event: EngineEvent) => void,
+  onConnection: (connected: boolean, error?: Error) => void,
+  signal: AbortSignal,
+): void {
+  let delay = 250;
+  const connect = async (): Promise<void> => {
+    while (!signal.aborted) {
+      try {
+        const stream = (await engine.docker.getEvents({ filters: { type: ['container'], label: labels }, abortSignal: signal } as object)) as unknown as Readable;
+        delay = 250;
+        onConnection(true);
+        await new Promise<void>((resolve) => {
+          let buffered = '';
+          stream.on('data', (chunk: Buffer) => {
+            buffered += chunk.toString('utf8');
+            let newline: number;
+            while ((newline = buffered.indexOf('\n')) >= 0) {
+              const line = buffered.slice(0, newline).trim();
+              buffered = buffered.slice(newline + 1);
+              if (line) {
+                try {
+                  onEvent(JSON.parse(line) as EngineEvent);
+                } catch {
+                  // A line that is not JSON is not an event; the next one will be.
+                }
+              }
+            }
+          });
+          stream.on('end', resolve);
+          stream.on('close', resolve);
+          stream.on('error', () => resolve());
+        });
+        if (!signal.aborted) onConnection(false, new EngineUnavailableError(`The engine at ${engine.endpoint} closed its event stream.`));
+      } catch (error) {
+        if (signal.aborted) return;
+        onConnection(false, engine.translate('Following engine events', error));
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  };
+  void connect();
+}
+
 interface ProgressEvent {
   stream?: string;
   status?: string;

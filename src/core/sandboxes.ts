@@ -14,7 +14,7 @@ import { LABEL } from './labels';
 import { agentUserFor } from './user';
 import type { AgentUser } from './user';
 import { CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, validateSandboxName } from './worktrees';
-import type { WorktreePaths } from './worktrees';
+import type { ChangedFile, WorktreePaths } from './worktrees';
 
 export const WORKSPACE_IN_CONTAINER = '/workspace';
 const AGENT_HOME = '/home/agent';
@@ -41,6 +41,9 @@ export interface SandboxInfo {
   containerId?: string;
   image?: string;
   exitCode?: number;
+  /** none, nat or host, as the container was created. */
+  network?: string;
+  limits?: { cpus: number; memoryBytes: number; pids: number };
   ports: PublishedPort[];
   createdAt: string;
 }
@@ -55,6 +58,13 @@ interface SandboxRecord {
   image: string;
   container: string;
   createdAt: string;
+}
+
+export interface InteractiveSession {
+  input: Writable;
+  output: Readable;
+  resize(columns: number, rows: number): Promise<unknown>;
+  exitCode: Promise<number>;
 }
 
 export interface UpOptions {
@@ -203,11 +213,9 @@ export class Sandboxes {
     const paths = this.repo.paths(name);
     const record = await readRecord(paths);
     const head = await this.repo.importAgentCommits(name).catch(() => undefined);
-    let exitCode: number | undefined;
-    if (container && (container.State === 'exited' || container.State === 'dead')) {
-      const inspected = await this.engine.docker.getContainer(container.Id).inspect().catch(() => undefined);
-      exitCode = inspected?.State.ExitCode;
-    }
+    const inspected = container ? await this.engine.docker.getContainer(container.Id).inspect().catch(() => undefined) : undefined;
+    const ended = container?.State === 'exited' || container?.State === 'dead';
+    const host = inspected?.HostConfig;
     return {
       name,
       state: (container?.State as SandboxState | undefined) ?? 'missing',
@@ -219,7 +227,9 @@ export class Sandboxes {
       task: record?.task ?? '',
       containerId: container?.Id,
       image: container?.Image ?? record?.image,
-      exitCode,
+      exitCode: ended ? inspected?.State.ExitCode : undefined,
+      network: host?.NetworkMode === 'bridge' || host?.NetworkMode === 'default' ? 'nat' : host?.NetworkMode,
+      limits: host ? { cpus: (host.NanoCpus ?? 0) / 1e9, memoryBytes: host.Memory ?? 0, pids: host.PidsLimit ?? 0 } : undefined,
       ports: (container?.Ports ?? [])
         .filter((p) => p.PublicPort)
         .map((p) => ({ containerPort: p.PrivatePort, protocol: p.Type, hostIp: p.IP ?? '', hostPort: p.PublicPort })),
@@ -305,6 +315,21 @@ export class Sandboxes {
     return result.ExitCode ?? 1;
   }
 
+  async restart(name: string): Promise<void> {
+    const container = await this.container(name);
+    await this.engine.call(`Restarting "${name}"`, () => container.restart({ t: 10 }));
+  }
+
+  /** What removing the sandbox would lose of the agent's work (after importing its latest commits). */
+  async removalImpact(name: string): Promise<{ branch: string; unmergedCommits: number; uncommittedFiles: string[] }> {
+    await this.repo.importAgentCommits(name);
+    return {
+      branch: this.repo.paths(name).branch,
+      unmergedCommits: await this.repo.unmergedCommits(name),
+      uncommittedFiles: await this.repo.uncommittedChanges(name),
+    };
+  }
+
   /**
    * Removes the container and the worktree, and the branch. Refuses, unless `force`, when that would lose
    * the agent's work: commits on its branch that are merged nowhere, or uncommitted files in its worktree.
@@ -314,17 +339,15 @@ export class Sandboxes {
     if (!info && !(await this.repo.sandboxNames()).includes(name)) {
       throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
     }
-    await this.repo.importAgentCommits(name);
     if (!options.force) {
-      const unmerged = await this.repo.unmergedCommits(name);
-      const uncommitted = await this.repo.uncommittedChanges(name);
+      const { branch, unmergedCommits, uncommittedFiles } = await this.removalImpact(name);
       const lost: string[] = [];
-      if (unmerged > 0) lost.push(`${unmerged} commit${unmerged === 1 ? '' : 's'} on ${this.repo.paths(name).branch} that no other branch holds`);
-      if (uncommitted.length > 0) lost.push(`${uncommitted.length} uncommitted file${uncommitted.length === 1 ? '' : 's'} in its worktree (${uncommitted.slice(0, 5).join(', ')}${uncommitted.length > 5 ? ', ...' : ''})`);
+      if (unmergedCommits > 0) lost.push(`${unmergedCommits} commit${unmergedCommits === 1 ? '' : 's'} on ${branch} that no other branch holds`);
+      if (uncommittedFiles.length > 0) lost.push(`${uncommittedFiles.length} uncommitted file${uncommittedFiles.length === 1 ? '' : 's'} in its worktree (${uncommittedFiles.slice(0, 5).join(', ')}${uncommittedFiles.length > 5 ? ', ...' : ''})`);
       if (lost.length > 0) {
         throw new ConflictError(
           `Removing "${name}" would lose the agent's work: ${lost.join(' and ')}.`,
-          `Bring it into your branch first (git merge ${this.repo.paths(name).branch}), or remove it anyway with: agent-sandbox rm --force ${name}`,
+          `Bring it into your branch first (git merge ${branch}), or remove it anyway with: agent-sandbox rm --force ${name}`,
         );
       }
     }
@@ -334,6 +357,46 @@ export class Sandboxes {
       });
     }
     await this.repo.removeSandboxWorktree(name);
+  }
+
+  /** The files the agent changed against the sandbox's base, committed or not. */
+  async changedFiles(name: string): Promise<ChangedFile[]> {
+    const record = await readRecord(this.repo.paths(name));
+    return record ? this.repo.changedFiles(name, record.base) : [];
+  }
+
+  /** A file as it was at the sandbox's base commit (undefined where it did not exist there). */
+  async fileAtBase(name: string, file: string): Promise<Buffer | undefined> {
+    const record = await readRecord(this.repo.paths(name));
+    return record ? this.repo.fileAt(record.base, file) : undefined;
+  }
+
+  /** An interactive command with a terminal in the running sandbox, for an editor's terminal to drive. */
+  async execInteractive(name: string, command: string[], size: { columns: number; rows: number }): Promise<InteractiveSession> {
+    const container = await this.container(name);
+    const what = `Opening a shell in "${name}"`;
+    const exec = await this.engine.call(what, () =>
+      container.exec({
+        Cmd: command,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: true,
+        User: `${this.agentUser.uid}:${this.agentUser.gid}`,
+        WorkingDir: WORKSPACE_IN_CONTAINER,
+        Env: [`HOME=${AGENT_HOME}`, 'TERM=xterm-256color'],
+      }),
+    );
+    const stream = await this.engine.call(what, () => exec.start({ hijack: true, stdin: true, Tty: true }));
+    const resize = (columns: number, rows: number) => exec.resize({ w: columns, h: rows }).catch(() => undefined);
+    void resize(size.columns, size.rows);
+    const exitCode = new Promise<number>((resolve) => {
+      const finish = () => exec.inspect().then((r) => resolve(r.ExitCode ?? 0), () => resolve(1));
+      stream.on('end', finish);
+      stream.on('close', finish);
+      stream.on('error', finish);
+    });
+    return { input: stream, output: stream, resize, exitCode };
   }
 }
 

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConflictError, GitError } from './errors';
@@ -248,6 +249,42 @@ export class Repository {
   }
 
   /**
+   * What the agent changed against the sandbox's base: its commits and what it left in the worktree,
+   * untracked files included. Read with the host's own git metadata for the worktree, never its `.git` file.
+   */
+  async changedFiles(name: string, base: string): Promise<ChangedFile[]> {
+    const p = this.paths(name);
+    const adminDir = await this.adminDirOf(p.worktree);
+    if (!adminDir || !(await exists(p.worktree))) return [];
+    const git = hostGit(this.root);
+    const scope = [`--git-dir=${adminDir}`, `--work-tree=${p.worktree}`];
+    const diff = await git.raw([...scope, 'diff', '--name-status', '-z', '-M', base, '--']);
+    const fields = diff.split('\0');
+    const changes: ChangedFile[] = [];
+    for (let i = 0; i < fields.length - 1; ) {
+      const status = fields[i++];
+      if (status.startsWith('R') || status.startsWith('C')) {
+        const from = fields[i++];
+        changes.push({ path: fields[i++], status: 'renamed', from });
+      } else {
+        changes.push({ path: fields[i++], status: status === 'A' ? 'added' : status === 'D' ? 'deleted' : 'modified' });
+      }
+    }
+    const untracked = await git.raw([...scope, 'ls-files', '--others', '--exclude-standard', '-z']);
+    for (const file of untracked.split('\0').filter(Boolean)) changes.push({ path: file, status: 'added' });
+    return changes.sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  /** A file as it was at a commit, or undefined where it did not exist. */
+  async fileAt(commit: string, file: string): Promise<Buffer | undefined> {
+    return new Promise((resolve) => {
+      execFile('git', ['-c', 'core.hooksPath=/dev/null', 'show', `${commit}:${file}`], { cwd: this.root, encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 }, (error, stdout) =>
+        resolve(error ? undefined : stdout),
+      );
+    });
+  }
+
+  /**
    * Removes the worktree, the private git directory and, unless `keepBranch`, the branch. Each step is
    * tolerant of what is already gone, so it also cleans up after a failed create.
    */
@@ -264,6 +301,14 @@ export class Repository {
     }
     await fs.rm(p.stateDir, { recursive: true, force: true });
   }
+}
+
+export interface ChangedFile {
+  /** Path inside the worktree, with forward slashes. */
+  path: string;
+  status: 'added' | 'modified' | 'deleted' | 'renamed';
+  /** For a rename, the path at the base. */
+  from?: string;
 }
 
 export interface GitIdentity {

@@ -1,0 +1,312 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { errorMessage, SandboxError } from '../core/errors';
+import type { Sandboxes } from '../core/sandboxes';
+import { validateSandboxName } from '../core/worktrees';
+import { BASE_SCHEME, COMMAND, SETTINGS, VIEW_ID } from './ids';
+import type { LogChannels } from './logChannels';
+import type { SandboxModel, SandboxView } from './model';
+import { createShellTerminal } from './shell';
+import { ChangeNode, PortNode, SandboxNode, stateLabel } from './tree';
+
+/** What a sandbox command is called with: a tree node, a name (palette, tests), or nothing (ask). */
+type SandboxArg = SandboxNode | string | undefined;
+
+export interface NewSandboxOptions {
+  agent?: string;
+  task?: string;
+  name?: string;
+}
+
+export interface CommandContext {
+  model: SandboxModel;
+  logs: LogChannels;
+  buildOutput: vscode.OutputChannel;
+  log: vscode.LogOutputChannel;
+  folder: vscode.Uri | undefined;
+}
+
+export const STARTER_CONFIG = `# Agent Sandboxes: how agents run for this repository.
+# Every key is optional; see the README of Agent Sandboxes for all of them.
+
+[sandbox.container]
+image = "node:20-bookworm"            # or: dockerfile = ".sandbox/Dockerfile"
+network = "nat"                       # none | nat | host
+cpus = 2
+memory = "4g"
+pids = 1024
+# ports = ["3000"]                    # container port, or host:container (published on 127.0.0.1)
+# volumes = ["./fixtures:/fixtures:ro"]
+# env = { NODE_ENV = "development" }
+
+[agents.engineer]
+command = ["sh", "-c", "echo \\"Task: $SANDBOX_TASK\\"; ls -la"]
+
+[orchestrator]
+max_parallel_agents = 4
+`;
+
+/** Registers every command from one table; each one's errors are logged and shown in one place. */
+export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
+  const table: Record<string, (...args: never[]) => unknown> = {
+    [COMMAND.newSandbox]: (options?: NewSandboxOptions) => newSandbox(ctx, options),
+    [COMMAND.buildImage]: (agent?: string) => buildImage(ctx, agent),
+    [COMMAND.refresh]: () => ctx.model.open(),
+    [COMMAND.retry]: () => ctx.model.open(),
+    [COMMAND.showLogs]: async (arg?: SandboxArg) => ctx.logs.show((await pick(ctx, arg, 'Show the logs of')).name),
+    [COMMAND.stop]: (arg?: SandboxArg) => lifecycle(ctx, arg, 'Stop', (core, name) => core.stop(name)),
+    [COMMAND.start]: (arg?: SandboxArg) => lifecycle(ctx, arg, 'Start', (core, name) => core.start(name)),
+    [COMMAND.restart]: (arg?: SandboxArg) => lifecycle(ctx, arg, 'Restart', (core, name) => core.restart(name)),
+    [COMMAND.attachShell]: async (arg?: SandboxArg) => {
+      const sandbox = await pick(ctx, arg, 'Attach a shell to', (s) => s.state === 'running');
+      const terminal = createShellTerminal(requireCore(ctx), sandbox.name);
+      terminal.show();
+      return terminal;
+    },
+    [COMMAND.detach]: async (arg?: SandboxArg) => ctx.logs.detach((await pick(ctx, arg, 'Detach from', (s) => s.state === 'running')).name),
+    [COMMAND.openWorktree]: async (arg?: SandboxArg) => {
+      const sandbox = await pick(ctx, arg, 'Open the worktree of', (s) => Boolean(s.worktree));
+      await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(sandbox.worktree), { forceNewWindow: true });
+    },
+    [COMMAND.copyContainerId]: async (arg?: SandboxArg) => {
+      const sandbox = await pick(ctx, arg, 'Copy the container id of', (s) => Boolean(s.containerId));
+      await vscode.env.clipboard.writeText(sandbox.containerId ?? '');
+      return sandbox.containerId;
+    },
+    [COMMAND.remove]: (arg?: SandboxArg, options?: { confirmed?: boolean }) => remove(ctx, arg, options),
+    [COMMAND.createConfig]: () => createConfig(ctx),
+    [COMMAND.showMenu]: () => showMenu(ctx),
+    [COMMAND.openChangedFile]: (node: ChangeNode) => openChange(node),
+    [COMMAND.openPort]: (node: PortNode) => vscode.env.openExternal(vscode.Uri.parse(node.url)),
+  };
+  return Object.entries(table).map(([id, handler]) =>
+    vscode.commands.registerCommand(id, async (...args: never[]) => {
+      try {
+        return await handler(...args);
+      } catch (error) {
+        if (error instanceof vscode.CancellationError) return undefined;
+        ctx.log.error(`${id}: ${errorMessage(error)}`);
+        void vscode.window.showErrorMessage(errorMessage(error).split('\n')[0], 'Show Log').then((choice) => choice && ctx.log.show());
+        throw error;
+      }
+    }),
+  );
+}
+
+function requireCore(ctx: CommandContext): Sandboxes {
+  if (!vscode.workspace.isTrusted) throw new SandboxError('This workspace is not trusted: Agent Sandboxes builds and runs nothing in it.');
+  const core = ctx.model.core;
+  if (!core) throw ctx.model.error ?? new SandboxError('Agent Sandboxes is not ready in this workspace.');
+  return core;
+}
+
+/** The sandbox a command is about: from the tree, by name, or picked from a quick pick. */
+async function pick(ctx: CommandContext, arg: SandboxArg, verb: string, eligible: (s: SandboxView) => boolean = () => true): Promise<SandboxView> {
+  requireCore(ctx);
+  if (arg instanceof SandboxNode) return arg.sandbox;
+  if (typeof arg === 'string') {
+    await ctx.model.refresh();
+    const found = ctx.model.find(arg);
+    if (!found) throw new SandboxError(`There is no sandbox named "${arg}".`);
+    return found;
+  }
+  const candidates = ctx.model.list.filter(eligible);
+  if (candidates.length === 0) throw new SandboxError(`No sandbox to ${verb.toLowerCase()}.`);
+  const choice = await vscode.window.showQuickPick(
+    candidates.map((s) => ({ label: s.name, description: `${s.agent} · ${stateLabel(s)} · ${s.branch}`, sandbox: s })),
+    { title: `${verb} which sandbox?` },
+  );
+  if (!choice) throw new vscode.CancellationError();
+  return choice.sandbox;
+}
+
+async function lifecycle(ctx: CommandContext, arg: SandboxArg, verb: string, action: (core: Sandboxes, name: string) => Promise<void>): Promise<void> {
+  const sandbox = await pick(ctx, arg, verb);
+  await vscode.window.withProgress({ location: { viewId: VIEW_ID }, title: `${verb} ${sandbox.name}` }, () => action(requireCore(ctx), sandbox.name));
+  await ctx.model.refresh();
+}
+
+async function newSandbox(ctx: CommandContext, options: NewSandboxOptions = {}): Promise<string> {
+  const core = requireCore(ctx);
+  const roles = Object.keys(core.config.agents);
+  let agent = options.agent;
+  if (!agent) {
+    agent = roles.length === 1 ? roles[0] : (await vscode.window.showQuickPick(roles.map((label) => ({ label, description: label === core.config.defaultAgent ? 'default' : undefined })), { title: 'New Sandbox: agent role' }))?.label;
+  }
+  if (!agent) throw new vscode.CancellationError();
+  const task = options.task ?? (await vscode.window.showInputBox({ title: 'New Sandbox: task', prompt: 'What should the agent do? (given to it as $SANDBOX_TASK)', ignoreFocusOut: true }));
+  if (task === undefined) throw new vscode.CancellationError();
+  const taken = new Set(ctx.model.list.map((s) => s.name));
+  const name =
+    options.name ??
+    (await vscode.window.showInputBox({
+      title: 'New Sandbox: name',
+      value: suggestName(task || agent, taken),
+      prompt: 'Also names its branch, sandbox/NAME',
+      validateInput: (value) => {
+        try {
+          validateSandboxName(value);
+        } catch (error) {
+          return (error as SandboxError).describe();
+        }
+        return taken.has(value) ? `A sandbox named "${value}" exists already.` : undefined;
+      },
+    }));
+  if (!name) throw new vscode.CancellationError();
+
+  ctx.buildOutput.appendLine(`--- New sandbox ${name} (agent ${agent})`);
+  await ctx.model.trackPending(name, agent, async () =>
+    vscode.window.withProgress({ location: { viewId: VIEW_ID } }, () =>
+      vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Creating sandbox ${name} ([output](command:workbench.action.output.show))`, cancellable: true },
+        (progress, token) => {
+          const abort = new AbortController();
+          token.onCancellationRequested(() => abort.abort());
+          return core.up({
+            name,
+            agent,
+            task,
+            signal: abort.signal,
+            output: (text) => {
+              ctx.buildOutput.append(text);
+              const line = text.trim().split('\n').pop();
+              if (line) progress.report({ message: line.slice(0, 80) });
+            },
+          });
+        },
+      ),
+    ),
+  );
+  await ctx.logs.attach(name);
+  if (vscode.workspace.getConfiguration(SETTINGS.section).get<boolean>(SETTINGS.revealLogsOnStart, true)) await ctx.logs.show(name);
+  return name;
+}
+
+async function buildImage(ctx: CommandContext, agentArg?: string): Promise<string> {
+  const core = requireCore(ctx);
+  const roles = Object.keys(core.config.agents);
+  const agent = agentArg ?? (roles.length === 1 ? roles[0] : (await vscode.window.showQuickPick(roles, { title: 'Build the image of which agent role?' })));
+  if (!agent) throw new vscode.CancellationError();
+  ctx.buildOutput.show(true);
+  ctx.buildOutput.appendLine(`--- Build for agent role ${agent}`);
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Building the image for ${agent}`, cancellable: true },
+    (_progress, token) => {
+      const abort = new AbortController();
+      token.onCancellationRequested(() => abort.abort());
+      return core.build(agent, (text) => ctx.buildOutput.append(text), { signal: abort.signal });
+    },
+  );
+  ctx.buildOutput.appendLine(`--- ${result.changed ? 'Built' : 'Up to date'}: ${result.ref}`);
+  return result.ref;
+}
+
+async function remove(ctx: CommandContext, arg: SandboxArg, options: { confirmed?: boolean } = {}): Promise<boolean> {
+  const sandbox = await pick(ctx, arg, 'Remove');
+  const core = requireCore(ctx);
+  const impact = await core.removalImpact(sandbox.name);
+  const losing = impact.unmergedCommits > 0 || impact.uncommittedFiles.length > 0;
+  if (!options.confirmed) {
+    const parts = [
+      sandbox.containerId ? `its container ${sandbox.containerId.slice(0, 12)}` : undefined,
+      sandbox.worktree ? `its worktree ${sandbox.worktree}` : undefined,
+      `its branch ${impact.branch}`,
+    ].filter(Boolean);
+    const losses = [
+      impact.unmergedCommits > 0 ? `${impact.unmergedCommits} commit(s) that no other branch holds` : undefined,
+      impact.uncommittedFiles.length > 0 ? `${impact.uncommittedFiles.length} uncommitted file(s): ${impact.uncommittedFiles.slice(0, 5).join(', ')}` : undefined,
+    ].filter(Boolean);
+    const detail = `This deletes ${parts.join(', ')}. Nothing else is touched.${losses.length ? `\n\nThe agent's work will be lost: ${losses.join('; ')}.` : ''}`;
+    const button = losing ? 'Remove and Lose Work' : 'Remove';
+    const answer = await vscode.window.showWarningMessage(`Remove sandbox ${sandbox.name}?`, { modal: true, detail }, button);
+    if (answer !== button) return false;
+  }
+  ctx.logs.close(sandbox.name);
+  await vscode.window.withProgress({ location: { viewId: VIEW_ID }, title: `Removing ${sandbox.name}` }, () => core.remove(sandbox.name, { force: true }));
+  await ctx.model.refresh();
+  return true;
+}
+
+async function createConfig(ctx: CommandContext): Promise<vscode.Uri> {
+  if (!ctx.folder) throw new SandboxError('Open a folder first.');
+  const file = path.join(ctx.folder.fsPath, vscode.workspace.getConfiguration(SETTINGS.section).get<string>(SETTINGS.configPath, 'sandbox.toml'));
+  await fs.writeFile(file, STARTER_CONFIG, { flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  const uri = vscode.Uri.file(file);
+  await vscode.window.showTextDocument(uri);
+  await ctx.model.open();
+  return uri;
+}
+
+async function showMenu(ctx: CommandContext): Promise<void> {
+  if (ctx.model.state === 'engineUnreachable') {
+    const choice = await vscode.window.showQuickPick([{ label: '$(refresh) Retry connecting to the engine', id: COMMAND.retry }, { label: '$(output) Show the log', id: 'log' }], {
+      title: ctx.model.error?.message ?? 'The engine is unreachable',
+    });
+    if (choice?.id === COMMAND.retry) await ctx.model.open();
+    if (choice?.id === 'log') ctx.log.show();
+    return;
+  }
+  const items: Array<vscode.QuickPickItem & { sandbox?: SandboxView; command?: string }> = ctx.model.list.map((s) => ({
+    label: s.name,
+    description: `${s.agent} · ${stateLabel(s)}`,
+    detail: s.task || undefined,
+    sandbox: s,
+  }));
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: '$(add) New Sandbox...', command: COMMAND.newSandbox });
+  const chosen = await vscode.window.showQuickPick(items, { title: 'Agent Sandboxes', placeHolder: 'Pick a sandbox' });
+  if (!chosen) return;
+  if (chosen.command) {
+    await vscode.commands.executeCommand(chosen.command);
+    return;
+  }
+  const s = chosen.sandbox!;
+  const running = s.state === 'running';
+  const actions = [
+    { label: '$(output) Show Logs', command: COMMAND.showLogs },
+    running ? { label: '$(debug-stop) Stop', command: COMMAND.stop } : { label: '$(debug-start) Start', command: COMMAND.start },
+    ...(running ? [{ label: '$(terminal) Attach Shell', command: COMMAND.attachShell }] : []),
+    { label: '$(debug-restart) Restart', command: COMMAND.restart },
+    { label: '$(folder-opened) Open Worktree in New Window', command: COMMAND.openWorktree },
+    { label: '$(trash) Remove', command: COMMAND.remove },
+  ];
+  const action = await vscode.window.showQuickPick(actions, { title: `Sandbox ${s.name}` });
+  if (action) await vscode.commands.executeCommand(action.command, s.name);
+}
+
+async function openChange(node: ChangeNode): Promise<void> {
+  const { sandbox, change } = node;
+  const base = vscode.Uri.from({ scheme: BASE_SCHEME, path: `/${change.from ?? change.path}`, query: sandbox.name });
+  const current = change.status === 'deleted' ? base.with({ query: `${sandbox.name}&deleted` }) : vscode.Uri.file(path.join(sandbox.worktree, change.path));
+  await vscode.commands.executeCommand('vscode.diff', base, current, `${change.path} (${sandbox.name}: base ↔ agent)`);
+}
+
+/** Serves files as they were at a sandbox's base commit, for the left side of its diffs. */
+export class BaseContentProvider implements vscode.TextDocumentContentProvider {
+  constructor(private readonly model: SandboxModel) {}
+
+  async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
+    const [name, deleted] = uri.query.split('&');
+    if (deleted) return '';
+    const content = await this.model.core?.fileAtBase(name, uri.path.slice(1));
+    return content?.toString('utf8') ?? '';
+  }
+}
+
+/** A free, valid sandbox name from the first words of a task. */
+export function suggestName(text: string, taken: ReadonlySet<string>): string {
+  const base =
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .split('-')
+      .filter(Boolean)
+      .slice(0, 4)
+      .join('-')
+      .slice(0, 40)
+      .replace(/-+$/, '') || 'sandbox';
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+}

@@ -1,0 +1,30 @@
+/** Identifiers shared by package.json and the code: one place, no scattered literals. */
+export const VIEW_ID = 'agentSandboxes.sandboxes';
+export const CONTEXT_STATE = 'agentSandboxes.state';
+export const BASE_SCHEME = 'agent-sandbox-base';
+export const SETTINGS = {
+  section: 'agentSandboxes',
+  engineHost: 'engineHost',
+  configPath: 'configPath',
+  revealLogsOnStart: 'revealLogsOnStart',
+} as const;
+
+export const COMMAND = {
+  newSandbox: 'agentSandboxes.newSandbox',
+  buildImage: 'agentSandboxes.buildImage',
+  refresh: 'agentSandboxes.refresh',
+  showLogs: 'agentSandboxes.showLogs',
+  stop: 'agentSandboxes.stop',
+  start: 'agentSandboxes.start',
+  restart: 'agentSandboxes.restart',
+  attachShell: 'agentSandboxes.attachShell',
+  detach: 'agentSandboxes.detach',
+  openWorktree: 'agentSandboxes.openWorktree',
+  copyContainerId: 'agentSandboxes.copyContainerId',
+  remove: 'agentSandboxes.remove',
+  retry: 'agentSandboxes.retry',
+  createConfig: 'agentSandboxes.createConfig',
+  showMenu: 'agentSandboxes.showMenu',
+  openChangedFile: 'agentSandboxes.openChangedFile',
+  openPort: 'agentSandboxes.openPort',
+} as const;

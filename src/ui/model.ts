@@ -1,0 +1,202 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { SandboxConfig } from '../core/config';
+import { watchEngineEvents } from '../core/engine';
+import type { Engine, EngineKind } from '../core/engine';
+import { ConfigError, EngineUnavailableError, GitError } from '../core/errors';
+import { LABEL } from '../core/labels';
+import { Sandboxes } from '../core/sandboxes';
+import type { SandboxInfo } from '../core/sandboxes';
+import type { ChangedFile } from '../core/worktrees';
+import { CONTEXT_STATE } from './ids';
+
+/** What the view can show: mirrors the welcome contents in package.json. */
+export type ViewState = 'loading' | 'untrusted' | 'noFolder' | 'notGitRepository' | 'configError' | 'engineUnreachable' | 'noConfig' | 'ready';
+
+/** A sandbox as the view shows it: the core's description, plus what the UI is doing to it. */
+export interface SandboxView extends SandboxInfo {
+  /** Set while this window builds or creates it. */
+  pending?: 'building';
+  changes: ChangedFile[];
+}
+
+/**
+ * The one place the UI learns about sandboxes. It follows the engine's event stream and the worktrees'
+ * files, so the view stays right whatever changes them (this window, the CLI, another window), and it
+ * never polls.
+ */
+export class SandboxModel implements vscode.Disposable {
+  private readonly changeEmitter = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.changeEmitter.event;
+  private readonly disposables: vscode.Disposable[] = [this.changeEmitter];
+  private sandboxes: Sandboxes | undefined;
+  private items: SandboxView[] = [];
+  private readonly pending = new Map<string, SandboxView>();
+  private watchAbort: AbortController | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private lastError: Error | undefined;
+  engineKind: EngineKind | undefined;
+  state: ViewState = 'loading';
+
+  /** Fired for each engine event of this workspace's sandboxes, after the list is refreshed. */
+  private readonly eventEmitter = new vscode.EventEmitter<{ name: string; action: string }>();
+  readonly onDidSandboxEvent = this.eventEmitter.event;
+
+  constructor(
+    private readonly folder: vscode.Uri | undefined,
+    private readonly createEngine: () => Engine,
+    private readonly configPath: () => string,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.disposables.push(this.eventEmitter);
+  }
+
+  get core(): Sandboxes | undefined {
+    return this.sandboxes;
+  }
+
+  get config(): SandboxConfig | undefined {
+    return this.sandboxes?.config;
+  }
+
+  get error(): Error | undefined {
+    return this.lastError;
+  }
+
+  get list(): readonly SandboxView[] {
+    const merged = [...this.items];
+    for (const view of this.pending.values()) if (!merged.some((s) => s.name === view.name)) merged.push(view);
+    return merged.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  find(name: string): SandboxView | undefined {
+    return this.list.find((s) => s.name === name);
+  }
+
+  /** (Re)opens the workspace: config, repository, engine. Never throws: failures become the view's state. */
+  async open(): Promise<void> {
+    this.watchAbort?.abort();
+    this.sandboxes = undefined;
+    this.items = [];
+    this.lastError = undefined;
+    if (!vscode.workspace.isTrusted) return this.setState('untrusted');
+    if (!this.folder) return this.setState('noFolder');
+    try {
+      const configFile = path.resolve(this.folder.fsPath, this.configPath());
+      this.sandboxes = await Sandboxes.open(this.folder.fsPath, { engine: this.createEngine(), configFile });
+    } catch (error) {
+      this.lastError = error as Error;
+      if (error instanceof GitError) return this.setState('notGitRepository');
+      if (error instanceof ConfigError) return this.setState('configError');
+      this.log.error(`Opening the workspace failed: ${(error as Error).message}`);
+      return this.setState('notGitRepository');
+    }
+    this.watchEngine(this.sandboxes);
+    await this.refresh();
+  }
+
+  private watchEngine(sandboxes: Sandboxes): void {
+    const abort = new AbortController();
+    this.watchAbort = abort;
+    watchEngineEvents(
+      sandboxes.engine,
+      [`${LABEL.workspace}=${sandboxes.repo.root}`],
+      (event) => {
+        const name = event.Actor.Attributes[LABEL.name];
+        this.log.trace(`engine event: ${event.Action} ${name ?? event.Actor.ID}`);
+        this.scheduleRefresh();
+        if (name) void this.refreshing?.then(() => this.eventEmitter.fire({ name, action: event.Action.split(':')[0] }));
+      },
+      (connected, error) => {
+        if (abort.signal.aborted) return;
+        if (connected) {
+          this.log.info(`Following events of the engine at ${sandboxes.engine.endpoint}`);
+          this.scheduleRefresh();
+        } else {
+          this.log.warn(error?.message ?? 'The engine stopped answering');
+          this.lastError = error;
+          this.setState('engineUnreachable');
+        }
+      },
+      abort.signal,
+    );
+    const worktrees = vscode.Uri.file(path.join(sandboxes.repo.commonDir, 'agent-sandboxes'));
+    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(worktrees, '**/*'));
+    watcher.onDidChange(() => this.scheduleRefresh());
+    watcher.onDidCreate(() => this.scheduleRefresh());
+    watcher.onDidDelete(() => this.scheduleRefresh());
+    abort.signal.addEventListener('abort', () => watcher.dispose());
+  }
+
+  /** Coalesces bursts of events (a build, an agent writing many files) into one refresh. */
+  scheduleRefresh(delayMs = 150): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => void this.refresh(), delayMs);
+  }
+
+  async refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = this.load().finally(() => {
+      this.refreshing = undefined;
+      if (this.refreshAgain) {
+        this.refreshAgain = false;
+        void this.refresh();
+      }
+    });
+    return this.refreshing;
+  }
+
+  private async load(): Promise<void> {
+    const sandboxes = this.sandboxes;
+    if (!sandboxes) return;
+    try {
+      this.engineKind ??= (await sandboxes.engine.version()).kind;
+      const infos = await sandboxes.list();
+      this.items = await Promise.all(infos.map(async (info) => ({ ...info, changes: await sandboxes.changedFiles(info.name).catch(() => []) })));
+      this.lastError = undefined;
+      this.setState(sandboxes.config.file ? 'ready' : 'noConfig');
+    } catch (error) {
+      this.lastError = error as Error;
+      if (error instanceof EngineUnavailableError) {
+        this.engineKind = undefined;
+        this.setState('engineUnreachable');
+      } else {
+        this.log.error(`Listing sandboxes failed: ${(error as Error).message}`);
+        this.changeEmitter.fire();
+      }
+    }
+  }
+
+  /** Shows a sandbox as building while `work` creates it. */
+  async trackPending<T>(name: string, agent: string, work: () => Promise<T>): Promise<T> {
+    this.pending.set(name, { name, agent, state: 'created', pending: 'building', branch: `sandbox/${name}`, base: '', worktree: '', task: '', ports: [], createdAt: '', changes: [] });
+    this.changeEmitter.fire();
+    try {
+      return await work();
+    } finally {
+      this.pending.delete(name);
+      await this.refresh();
+    }
+  }
+
+  get building(): boolean {
+    return this.pending.size > 0;
+  }
+
+  private setState(state: ViewState): void {
+    this.state = state;
+    void vscode.commands.executeCommand('setContext', CONTEXT_STATE, state);
+    this.changeEmitter.fire();
+  }
+
+  dispose(): void {
+    this.watchAbort?.abort();
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,45 @@
+import * as vscode from 'vscode';
+import { COMMAND } from './ids';
+import type { SandboxModel } from './model';
+
+/** One item: the engine and how many sandboxes run; a spinner while building; a warning when unreachable. */
+export class SandboxStatusBar implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('agentSandboxes.status', vscode.StatusBarAlignment.Left, 50);
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly model: SandboxModel) {
+    this.item.name = 'Agent Sandboxes';
+    this.item.command = COMMAND.showMenu;
+    this.subscription = model.onDidChange(() => this.update());
+    this.update();
+  }
+
+  update(): void {
+    const { state } = this.model;
+    if (state === 'noFolder' || state === 'untrusted' || state === 'notGitRepository' || state === 'loading') {
+      this.item.hide();
+      return;
+    }
+    const engine = this.model.engineKind === 'podman' ? 'Podman' : 'Docker';
+    if (state === 'engineUnreachable') {
+      this.item.text = '$(warning) Sandboxes: engine unreachable';
+      this.item.tooltip = `${this.model.error?.message ?? 'The container engine does not answer.'}\nClick for actions.`;
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+    } else if (state === 'configError') {
+      this.item.text = '$(warning) Sandboxes: sandbox.toml has an error';
+      this.item.tooltip = this.model.error?.message;
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+    } else {
+      const running = this.model.list.filter((s) => s.state === 'running').length;
+      this.item.text = `${this.model.building ? '$(loading~spin)' : '$(vm)'} ${engine}: ${running} running`;
+      this.item.tooltip = `Agent Sandboxes on ${engine}: ${this.model.list.length} sandbox(es), ${running} running${this.model.building ? ', building' : ''}.\nClick to pick a sandbox.`;
+      this.item.backgroundColor = undefined;
+    }
+    this.item.show();
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.item.dispose();
+  }
+}

@@ -1,0 +1,164 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { PublishedPort } from '../core/sandboxes';
+import type { ChangedFile } from '../core/worktrees';
+import { COMMAND } from './ids';
+import type { SandboxModel, SandboxView } from './model';
+
+export type TreeNode = SandboxNode | ChangeNode | PortNode | ExitNode;
+
+export class SandboxNode {
+  constructor(readonly sandbox: SandboxView) {}
+
+  getTreeItem(): vscode.TreeItem {
+    const s = this.sandbox;
+    const item = new vscode.TreeItem(s.name, vscode.TreeItemCollapsibleState.Collapsed);
+    item.id = `sandbox:${s.name}`;
+    item.description = [s.agent, stateLabel(s), s.branch].filter(Boolean).join(' · ');
+    item.iconPath = stateIcon(s);
+    item.contextValue = `sandbox.${s.pending ? 'building' : s.state}${s.containerId ? '.container' : ''}`;
+    item.tooltip = tooltip(s);
+    return item;
+  }
+
+  getChildren(): TreeNode[] {
+    const s = this.sandbox;
+    const children: TreeNode[] = s.changes.map((change) => new ChangeNode(s, change));
+    children.push(...s.ports.map((port) => new PortNode(s, port)));
+    if (s.exitCode !== undefined) children.push(new ExitNode(s));
+    return children;
+  }
+}
+
+export class ChangeNode {
+  constructor(
+    readonly sandbox: SandboxView,
+    readonly change: ChangedFile,
+  ) {}
+
+  getTreeItem(): vscode.TreeItem {
+    const uri = vscode.Uri.file(path.join(this.sandbox.worktree, this.change.path));
+    const item = new vscode.TreeItem(uri, vscode.TreeItemCollapsibleState.None);
+    item.id = `change:${this.sandbox.name}:${this.change.path}`;
+    item.label = path.basename(this.change.path);
+    const folder = path.dirname(this.change.path);
+    item.description = `${folder === '.' ? '' : `${folder} · `}${this.change.status}${this.change.from ? ` from ${this.change.from}` : ''}`;
+    item.contextValue = 'change';
+    item.command = { command: COMMAND.openChangedFile, title: 'Open Changes', arguments: [this] };
+    return item;
+  }
+}
+
+export class PortNode {
+  constructor(
+    readonly sandbox: SandboxView,
+    readonly port: PublishedPort,
+  ) {}
+
+  get url(): string {
+    const host = this.port.hostIp === '0.0.0.0' || this.port.hostIp === '' ? '127.0.0.1' : this.port.hostIp;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.port.hostPort}`;
+  }
+
+  getTreeItem(): vscode.TreeItem {
+    const item = new vscode.TreeItem(`${this.port.containerPort}/${this.port.protocol} → ${this.port.hostIp}:${this.port.hostPort}`);
+    item.id = `port:${this.sandbox.name}:${this.port.containerPort}/${this.port.protocol}:${this.port.hostPort}`;
+    item.iconPath = new vscode.ThemeIcon('plug');
+    item.contextValue = 'port';
+    item.tooltip = `Open ${this.url}`;
+    item.command = { command: COMMAND.openPort, title: 'Open in Browser', arguments: [this] };
+    return item;
+  }
+}
+
+export class ExitNode {
+  constructor(readonly sandbox: SandboxView) {}
+
+  getTreeItem(): vscode.TreeItem {
+    const code = this.sandbox.exitCode ?? 0;
+    const item = new vscode.TreeItem(code === 0 ? 'Agent finished (exit 0)' : `Agent failed (exit ${code})`);
+    item.id = `exit:${this.sandbox.name}`;
+    item.iconPath = new vscode.ThemeIcon(code === 0 ? 'pass' : 'error', new vscode.ThemeColor(code === 0 ? 'testing.iconPassed' : 'testing.iconFailed'));
+    item.contextValue = 'exit';
+    return item;
+  }
+}
+
+export class SandboxTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<TreeNode | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly model: SandboxModel) {
+    this.subscription = model.onDidChange(() => this.emitter.fire(undefined));
+  }
+
+  getTreeItem(node: TreeNode): vscode.TreeItem {
+    return node.getTreeItem();
+  }
+
+  getChildren(node?: TreeNode): TreeNode[] {
+    if (!node) return this.model.list.map((s) => new SandboxNode(s));
+    return node instanceof SandboxNode ? node.getChildren() : [];
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.emitter.dispose();
+  }
+}
+
+export function stateLabel(s: SandboxView): string {
+  if (s.pending) return 'building';
+  if (s.state === 'exited') return s.exitCode === 0 ? 'finished' : `failed (${s.exitCode ?? '?'})`;
+  if (s.state === 'missing') return 'container missing';
+  return s.state;
+}
+
+function stateIcon(s: SandboxView): vscode.ThemeIcon {
+  if (s.pending) return new vscode.ThemeIcon('loading~spin');
+  switch (s.state) {
+    case 'running':
+      return new vscode.ThemeIcon('play-circle', new vscode.ThemeColor('testing.iconQueued'));
+    case 'exited':
+      return s.exitCode === 0
+        ? new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed'))
+        : new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'));
+    case 'paused':
+      return new vscode.ThemeIcon('debug-pause');
+    case 'missing':
+    case 'dead':
+      return new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
+    default:
+      return new vscode.ThemeIcon('circle-outline');
+  }
+}
+
+function tooltip(s: SandboxView): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`**${s.name}** — ${stateLabel(s)}\n\n`);
+  const rows: Array<[string, string | undefined]> = [
+    ['Agent', s.agent],
+    ['Task', s.task || undefined],
+    ['Branch', s.branch],
+    ['Image', s.image],
+    ['Limits', s.limits ? `${s.limits.cpus} CPU, ${formatBytes(s.limits.memoryBytes)} memory, ${s.limits.pids} processes` : undefined],
+    ['Network', s.network],
+    ['Ports', s.ports.map((p) => `${p.hostIp}:${p.hostPort}→${p.containerPort}/${p.protocol}`).join(', ') || undefined],
+    ['Worktree', s.worktree || undefined],
+    ['Container', s.containerId?.slice(0, 12)],
+  ];
+  for (const [key, value] of rows) if (value) md.appendMarkdown(`${key}: \`${value.replace(/`/g, "'")}\`  \n`);
+  return md;
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+}
