@@ -14,6 +14,7 @@ import { SandboxTreeProvider } from './ui/tree';
 export interface AgentSandboxesApi {
   model: SandboxModel;
   logs: LogChannels;
+  tree: SandboxTreeProvider;
 }
 
 /**
@@ -68,7 +69,7 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
   );
   void model.open().then(() => logs.attachRunning());
   log.info(`Agent Sandboxes activated for ${folder?.fsPath ?? 'no folder'}`);
-  return { model, logs };
+  return { model, logs, tree };
 }
 
 export function deactivate(): void {}

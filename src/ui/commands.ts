@@ -8,7 +8,8 @@ import { BASE_SCHEME, COMMAND, SETTINGS, VIEW_ID } from './ids';
 import type { LogChannels } from './logChannels';
 import type { SandboxModel, SandboxView } from './model';
 import { createShellTerminal } from './shell';
-import { ChangeNode, PortNode, SandboxNode, stateLabel } from './tree';
+import type { ChangeNode, PortNode, SandboxNode } from './tree';
+import { stateLabel } from './tree';
 
 /** What a sandbox command is called with: a tree node, a name (palette, tests), or nothing (ask). */
 type SandboxArg = SandboxNode | string | undefined;
@@ -104,7 +105,7 @@ function requireCore(ctx: CommandContext): Sandboxes {
 /** The sandbox a command is about: from the tree, by name, or picked from a quick pick. */
 async function pick(ctx: CommandContext, arg: SandboxArg, verb: string, eligible: (s: SandboxView) => boolean = () => true): Promise<SandboxView> {
   requireCore(ctx);
-  if (arg instanceof SandboxNode) return arg.sandbox;
+  if (typeof arg === 'object' && arg.kind === 'sandbox') return arg.sandbox;
   if (typeof arg === 'string') {
     await ctx.model.refresh();
     const found = ctx.model.find(arg);

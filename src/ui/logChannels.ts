@@ -4,7 +4,11 @@ import type { SandboxModel } from './model';
 interface Stream {
   channel: vscode.OutputChannel;
   abort?: AbortController;
+  /** The end of what the channel holds (VS Code cannot read a channel back), for copying and checking. */
+  tail: string;
 }
+
+const TAIL_LIMIT = 1024 * 1024;
 
 /**
  * One output channel per sandbox with the agent's output. Each (re)attach reads the log from its first line
@@ -30,6 +34,11 @@ export class LogChannels implements vscode.Disposable {
     for (const sandbox of this.model.list) if (sandbox.state === 'running') await this.attach(sandbox.name);
   }
 
+  /** The last megabyte of what the sandbox's channel shows. */
+  received(name: string): string {
+    return this.streams.get(name)?.tail ?? '';
+  }
+
   isAttached(name: string): boolean {
     return Boolean(this.streams.get(name)?.abort);
   }
@@ -49,17 +58,21 @@ export class LogChannels implements vscode.Disposable {
     if (!core) return;
     let stream = this.streams.get(name);
     if (!stream) {
-      stream = { channel: vscode.window.createOutputChannel(this.channelName(name)) };
+      stream = { channel: vscode.window.createOutputChannel(this.channelName(name)), tail: '' };
       this.streams.set(name, stream);
     }
     stream.abort?.abort();
     const abort = new AbortController();
     stream.abort = abort;
     stream.channel.clear();
+    stream.tail = '';
     try {
       const logs = await core.logs(name, { follow: true, signal: abort.signal });
       const append = (chunk: Buffer) => {
-        if (!abort.signal.aborted) stream!.channel.append(chunk.toString('utf8'));
+        if (abort.signal.aborted) return;
+        const text = chunk.toString('utf8');
+        stream!.channel.append(text);
+        stream!.tail = (stream!.tail + text).slice(-TAIL_LIMIT);
       };
       logs.stdout.on('data', append);
       logs.stderr.on('data', append);

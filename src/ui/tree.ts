@@ -8,6 +8,7 @@ import type { SandboxModel, SandboxView } from './model';
 export type TreeNode = SandboxNode | ChangeNode | PortNode | ExitNode;
 
 export class SandboxNode {
+  readonly kind = 'sandbox';
   constructor(readonly sandbox: SandboxView) {}
 
   getTreeItem(): vscode.TreeItem {
@@ -31,6 +32,7 @@ export class SandboxNode {
 }
 
 export class ChangeNode {
+  readonly kind = 'change';
   constructor(
     readonly sandbox: SandboxView,
     readonly change: ChangedFile,
@@ -50,6 +52,7 @@ export class ChangeNode {
 }
 
 export class PortNode {
+  readonly kind = 'port';
   constructor(
     readonly sandbox: SandboxView,
     readonly port: PublishedPort,
@@ -72,6 +75,7 @@ export class PortNode {
 }
 
 export class ExitNode {
+  readonly kind = 'exit';
   constructor(readonly sandbox: SandboxView) {}
 
   getTreeItem(): vscode.TreeItem {
@@ -99,7 +103,7 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<TreeNode>, v
 
   getChildren(node?: TreeNode): TreeNode[] {
     if (!node) return this.model.list.map((s) => new SandboxNode(s));
-    return node instanceof SandboxNode ? node.getChildren() : [];
+    return node.kind === 'sandbox' ? node.getChildren() : [];
   }
 
   dispose(): void {

@@ -1,0 +1,203 @@
+// The extension inside a real VS Code, against the real engine and the workspace's real repository.
+// The workspace is made by test/vscode/make-workspace.sh (its sandbox.toml defines the roles used here).
+// Phase "main" drives every command; phase "reattach" runs in a new extension host on the same workspace.
+import * as assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { AgentSandboxesApi } from '../../../src/extension';
+import { COMMAND } from '../../../src/ui/ids';
+import type { ChangeNode, ExitNode, SandboxNode, TreeNode } from '../../../src/ui/tree';
+
+const EXTENSION_ID = 'agent-sandboxes.agent-sandboxes';
+const phase = process.env.AGENT_SANDBOX_TEST_PHASE ?? 'main';
+const root = vscode.workspace.workspaceFolders![0].uri.fsPath;
+const cli = path.resolve(__dirname, '..', '..', '..', '..', 'dist', 'cli.js');
+/** What the engineer role prints, whole (see test/vscode/make-workspace.sh). */
+const ENGINEER_OUTPUT = 'task: say hello\nstep 1\nstep 2\nstep 3\nstep 4\nstep 5\ndone\n';
+
+let api: AgentSandboxesApi;
+
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function sandboxNode(name: string): SandboxNode | undefined {
+  return (api.tree.getChildren() as TreeNode[]).find((n): n is SandboxNode => n.kind === 'sandbox' && n.sandbox.name === name);
+}
+
+function item(name: string): vscode.TreeItem | undefined {
+  return sandboxNode(name)?.getTreeItem();
+}
+
+function git(...args: string[]): string {
+  return execFileSync('git', ['-c', 'safe.directory=*', ...args], { cwd: root, encoding: 'utf8' }).trim();
+}
+
+before(async () => {
+  const extension = vscode.extensions.getExtension<AgentSandboxesApi>(EXTENSION_ID)!;
+  api = await extension.activate();
+  await until('the view to be ready', () => api.model.state === 'ready');
+});
+
+(phase === 'main' ? describe : describe.skip)('Sandboxes view and commands', () => {
+  it('opens on the workspace: its roles, the ready state and an empty tree', () => {
+    assert.deepEqual(Object.keys(api.model.config!.agents), ['engineer', 'quick']);
+    assert.equal(api.model.state, 'ready');
+    assert.deepEqual(api.tree.getChildren(), []);
+  });
+
+  it('Build Image builds the role image and then skips the unchanged build', async () => {
+    const first = await vscode.commands.executeCommand<string>(COMMAND.buildImage, 'engineer');
+    assert.match(first, /^agent-sandbox\/[a-z0-9._-]+:[0-9a-f]{16}$/);
+    assert.equal(await vscode.commands.executeCommand<string>(COMMAND.buildImage, 'engineer'), first);
+  });
+
+  it('New Sandbox creates a running sandbox, shows it in the tree and streams its output', async () => {
+    const name = await vscode.commands.executeCommand<string>(COMMAND.newSandbox, { agent: 'engineer', task: 'say hello', name: 'ui-one' });
+    assert.equal(name, 'ui-one');
+    const treeItem = await until('ui-one in the tree', () => item('ui-one'));
+    assert.equal(treeItem.label, 'ui-one');
+    assert.equal(treeItem.description, 'engineer · running · sandbox/ui-one');
+    assert.equal(treeItem.contextValue, 'sandbox.running.container');
+    assert.equal((treeItem.iconPath as vscode.ThemeIcon).id, 'play-circle');
+    const tooltip = (treeItem.tooltip as vscode.MarkdownString).value;
+    assert.match(tooltip, /Limits: `1 CPU, 256 MiB memory, 256 processes`/);
+    assert.match(tooltip, /Network: `none`/);
+    assert.match(tooltip, /Task: `say hello`/);
+    const output = await until('the agent to finish its steps', () => api.logs.received('ui-one').includes('done\n') && api.logs.received('ui-one'));
+    assert.equal(output, ENGINEER_OUTPUT);
+  });
+
+  it("shows the agent's changed files without a refresh, and opens their diff", async () => {
+    const node = await until('the changed files', () => {
+      const n = sandboxNode('ui-one');
+      const changes = n?.getChildren().filter((c): c is ChangeNode => c.kind === 'change') ?? [];
+      return changes.length === 2 && changes;
+    });
+    assert.deepEqual(
+      node.map((c) => [c.change.path, c.change.status]),
+      [
+        ['README.md', 'modified'],
+        ['hello.txt', 'added'],
+      ],
+    );
+    assert.equal(git('log', '-1', '--format=%s', 'sandbox/ui-one'), 'agent: hello');
+    const readme = node[0];
+    assert.equal(readme.getTreeItem().command?.command, COMMAND.openChangedFile);
+    await vscode.commands.executeCommand(COMMAND.openChangedFile, readme);
+    const tab = await until('the diff tab', () => vscode.window.tabGroups.activeTabGroup.activeTab);
+    assert.ok(tab.input instanceof vscode.TabInputTextDiff, 'a diff editor opened');
+    const input = tab.input as vscode.TabInputTextDiff;
+    assert.equal(input.original.scheme, 'agent-sandbox-base');
+    assert.equal(input.modified.fsPath, path.join(readme.sandbox.worktree, 'README.md'));
+    const base = await vscode.workspace.openTextDocument(input.original);
+    assert.equal(base.getText(), await fs.readFile(path.join(root, 'README.md'), 'utf8'));
+    const agents = await vscode.workspace.openTextDocument(input.modified);
+    assert.match(agents.getText(), /changed\n$/);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('Copy Container Id puts the id on the clipboard', async () => {
+    const id = await vscode.commands.executeCommand<string>(COMMAND.copyContainerId, 'ui-one');
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.equal(await vscode.env.clipboard.readText(), id);
+  });
+
+  it('Attach Shell opens a terminal whose shell runs inside the sandbox', async () => {
+    const terminal = await vscode.commands.executeCommand<vscode.Terminal>(COMMAND.attachShell, 'ui-one');
+    assert.equal(terminal.name, 'Sandbox: ui-one');
+    terminal.sendText('echo "$(id -u) $(pwd)" > /workspace/from-shell.txt');
+    const worktree = api.model.find('ui-one')!.worktree;
+    const written = await until('the shell to write', () => fs.readFile(path.join(worktree, 'from-shell.txt'), 'utf8').catch(() => undefined));
+    assert.match(written, /^[1-9]\d* \/workspace\n$/, 'a non-root user in /workspace');
+    terminal.dispose();
+  });
+
+  it('a sandbox made from the CLI appears in the tree with its exit status', async () => {
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, [cli, 'up', 'cli-made', '--agent', 'quick', '--wait', '--workspace', root], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }, (error) =>
+        error && (error as { code?: number }).code !== 3 ? reject(error) : resolve(),
+      ),
+    );
+    const node = await until('cli-made to show as failed', () => item('cli-made')?.description === 'quick · failed (3) · sandbox/cli-made' && sandboxNode('cli-made'));
+    assert.equal((node.getTreeItem().iconPath as vscode.ThemeIcon).id, 'error');
+    const exit = node.getChildren().find((c): c is ExitNode => c.kind === 'exit');
+    assert.equal(exit?.getTreeItem().label, 'Agent failed (exit 3)');
+  });
+
+  it('Stop and Start change the state in the tree', async () => {
+    await vscode.commands.executeCommand(COMMAND.stop, 'ui-one');
+    await until('ui-one to stop', () => /^engineer · (failed \(\d+\)|finished) · sandbox\/ui-one$/.test(String(item('ui-one')?.description)));
+    assert.equal(item('ui-one')?.contextValue, 'sandbox.exited.container');
+    await vscode.commands.executeCommand(COMMAND.start, 'ui-one');
+    await until('ui-one to run again', () => item('ui-one')?.description === 'engineer · running · sandbox/ui-one');
+    // Its channel was re-read from the first line: both runs, once each.
+    const output = await until('the second run to finish its steps', () => api.logs.received('ui-one').split('done\n').length === 3 && api.logs.received('ui-one'));
+    assert.equal(output, ENGINEER_OUTPUT + ENGINEER_OUTPUT);
+  });
+
+  it('Detach stops following the output and leaves the container running', async () => {
+    assert.equal(api.logs.isAttached('ui-one'), true);
+    await vscode.commands.executeCommand(COMMAND.detach, 'ui-one');
+    assert.equal(api.logs.isAttached('ui-one'), false);
+    await api.model.refresh();
+    assert.equal(api.model.find('ui-one')?.state, 'running');
+  });
+
+  it('Remove deletes the container, worktree and branch of that sandbox and nothing else', async () => {
+    const worktree = api.model.find('cli-made')!.worktree;
+    assert.equal(await vscode.commands.executeCommand(COMMAND.remove, 'cli-made', { confirmed: true }), true);
+    await until('cli-made to leave the tree', () => !item('cli-made'));
+    await assert.rejects(fs.access(worktree));
+    assert.equal(git('branch', '--list', 'sandbox/cli-made'), '');
+    assert.ok(item('ui-one'), 'the other sandbox stays');
+  });
+
+  it('errors in sandbox.toml show in Problems at their line; saving the fix reloads', async () => {
+    const uri = vscode.Uri.file(path.join(root, 'sandbox.toml'));
+    const document = await vscode.workspace.openTextDocument(uri);
+    const original = document.getText();
+    const line = original.split('\n').findIndex((l) => l.startsWith('cpus'));
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(uri, new vscode.Range(line, 0, line, 8), 'cpus = "two"');
+    await vscode.workspace.applyEdit(edit);
+    await document.save();
+    const [diagnostic] = await until('the diagnostic', () => {
+      const found = vscode.languages.getDiagnostics(uri);
+      return found.length > 0 && found;
+    });
+    assert.equal(diagnostic.range.start.line, line);
+    assert.equal(diagnostic.severity, vscode.DiagnosticSeverity.Error);
+    assert.match(diagnostic.message, /^sandbox\.container\.cpus: /);
+    assert.equal(api.model.state, 'configError');
+    const fix = new vscode.WorkspaceEdit();
+    fix.replace(uri, new vscode.Range(0, 0, document.lineCount, 0), original);
+    await vscode.workspace.applyEdit(fix);
+    await document.save();
+    await until('the view to be ready again', () => api.model.state === 'ready' && vscode.languages.getDiagnostics(uri).length === 0);
+    await until('ui-one back in the tree', () => item('ui-one'));
+  });
+});
+
+(phase === 'reattach' ? describe : describe.skip)('After the extension host restarts', () => {
+  it('shows the running sandbox again and its output resumes whole, nothing doubled', async () => {
+    const treeItem = await until('ui-one in the tree', () => item('ui-one'));
+    assert.equal(treeItem.description, 'engineer · running · sandbox/ui-one');
+    const output = await until('the output of both runs', () => api.logs.received('ui-one').split('done\n').length === 3 && api.logs.received('ui-one'));
+    assert.equal(output, ENGINEER_OUTPUT + ENGINEER_OUTPUT);
+    assert.equal(api.logs.isAttached('ui-one'), true);
+  });
+
+  it('removes what the suite made', async () => {
+    assert.equal(await vscode.commands.executeCommand(COMMAND.remove, 'ui-one', { confirmed: true }), true);
+    await until('an empty tree', () => api.tree.getChildren().length === 0);
+  });
+});
