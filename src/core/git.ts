@@ -18,11 +18,15 @@ export function hostGit(baseDir: string): SimpleGit {
   });
 }
 
-/** Runs git with bytes on stdin (simple-git cannot), with the same hardened config. */
+/**
+ * Runs git directly, with the same hardened config: for stdin (simple-git has none) and for the hot path of
+ * `up`, where simple-git's overhead measured as much as git's own work (`git worktree add`: 58 ms alone,
+ * 110 to 230 ms through simple-git).
+ */
 export function gitWithInput(
   cwd: string,
   args: string[],
-  input: string,
+  input = '',
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
   const fullArgs = HARDENED_CONFIG.flatMap((c) => ['-c', c]).concat(args);
@@ -37,6 +41,8 @@ export function gitWithInput(
       if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else reject(new GitError(`git ${args[0]} failed: ${Buffer.concat(err).toString('utf8').trim()}`));
     });
+    // git may exit before reading its input (an error, or a command that reads none): not our failure.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
 }

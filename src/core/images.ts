@@ -37,7 +37,7 @@ export async function ensureImage(
   settings: ContainerSettings,
   repoName: string,
   output: OutputSink,
-  options: { force?: boolean; signal?: AbortSignal } = {},
+  options: { force?: boolean; signal?: AbortSignal; cacheDir?: string } = {},
 ): Promise<ImageResult> {
   if (settings.dockerfile) return buildIfChanged(engine, settings.dockerfile, settings.context ?? path.dirname(settings.dockerfile), repoName, output, options);
   if (!settings.image) {
@@ -54,7 +54,7 @@ async function buildIfChanged(
   contextDir: string,
   repoName: string,
   output: OutputSink,
-  options: { force?: boolean; signal?: AbortSignal },
+  options: { force?: boolean; signal?: AbortSignal; cacheDir?: string },
 ): Promise<ImageResult> {
   const dockerfileText = await fs.readFile(dockerfile).catch(() => {
     throw new ImageError(`The Dockerfile ${dockerfile} cannot be read.`, 'Check `dockerfile` in sandbox.toml: it is relative to the workspace root.');
@@ -64,7 +64,7 @@ async function buildIfChanged(
   });
   const inside = path.relative(contextDir, dockerfile);
   const dockerfileInContext = !inside.startsWith('..') && !path.isAbsolute(inside) ? inside.split(path.sep).join('/') : undefined;
-  const hash = await contextHash(entries, dockerfileText, dockerfileInContext ?? OUTSIDE_DOCKERFILE);
+  const hash = await cachedContextHash(entries, dockerfileText, dockerfileInContext ?? OUTSIDE_DOCKERFILE, options.cacheDir);
   const tag = `agent-sandbox/${imageNamePart(repoName)}:${hash.slice(0, 16)}`;
   if (!options.force && (await engine.imageId(tag))) {
     output(`Image ${tag} is up to date with ${path.basename(dockerfile)} and its context: build skipped.\n`);
@@ -119,6 +119,30 @@ export async function contextHash(entries: ContextEntry[], dockerfile: Buffer, d
     hash.update('\0');
   }
   return hash.digest('hex');
+}
+
+/**
+ * The context hash, reused while no file's size, mtime or inode changed (and the Dockerfile is the same),
+ * so that `up` does not read a large context again each time.
+ */
+async function cachedContextHash(entries: ContextEntry[], dockerfile: Buffer, dockerfileName: string, cacheDir?: string): Promise<string> {
+  if (!cacheDir) return contextHash(entries, dockerfile, dockerfileName);
+  const signature = createHash('sha256').update(dockerfileName).update('\0').update(dockerfile);
+  for (const entry of entries) {
+    const stat = await fs.lstat(entry.absolute);
+    signature.update(`${entry.kind} ${entry.name} ${entry.mode} ${stat.size} ${stat.mtimeMs} ${stat.ino}\0${entry.linkTarget ?? ''}\0`);
+  }
+  const key = signature.digest('hex');
+  const cacheFile = path.join(cacheDir, 'context-hashes.json');
+  const cache = JSON.parse(await fs.readFile(cacheFile, 'utf8').catch(() => '{}')) as Record<string, string>;
+  if (cache[key]) return cache[key];
+  const hash = await contextHash(entries, dockerfile, dockerfileName);
+  // A handful of contexts per repository: keep the newest few.
+  const kept = Object.fromEntries(Object.entries(cache).slice(-15));
+  kept[key] = hash;
+  await fs.mkdir(cacheDir, { recursive: true });
+  await fs.writeFile(cacheFile, JSON.stringify(kept));
+  return hash;
 }
 
 function packContext(entries: ContextEntry[], outsideDockerfile?: Buffer): Readable {

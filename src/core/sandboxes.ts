@@ -111,19 +111,22 @@ export class Sandboxes {
 
   /** Builds (or pulls) the image of a role; skipped when nothing that decides it changed, unless `force`. */
   build(agent: string | undefined, output: OutputSink, options: { force?: boolean; signal?: AbortSignal } = {}) {
-    return ensureImage(this.engine, this.role(agent).container, this.repo.name, output, options);
+    return ensureImage(this.engine, this.role(agent).container, this.repo.name, output, { ...options, cacheDir: this.repo.stateRoot });
   }
 
   async up(options: UpOptions): Promise<SandboxInfo> {
     const output = options.output ?? (() => undefined);
     validateSandboxName(options.name);
     const role = this.role(options.agent);
-    await this.engine.version();
-    await this.assertNameFree(options.name);
-    await this.assertRoomForAnother();
-    await checkVolumes(role.container);
-    const image = await ensureImage(this.engine, role.container, this.repo.name, output, { signal: options.signal });
-    const base = await this.repo.resolveCommit(options.base ?? 'HEAD');
+    // Independent checks at once: each is a round trip to the engine, git or the disk.
+    const [, , , , base] = await Promise.all([
+      this.engine.version(),
+      this.assertNameFree(options.name),
+      this.assertRoomForAnother(),
+      checkVolumes(role.container),
+      this.repo.resolveCommit(options.base ?? 'HEAD'),
+    ]);
+    const image = await ensureImage(this.engine, role.container, this.repo.name, output, { signal: options.signal, cacheDir: this.repo.stateRoot });
     const paths = await this.repo.createSandboxWorktree(options.name, base, this.agentUser, {
       name: `${role.name} agent (sandbox ${options.name})`,
       email: `${options.name}@agent-sandboxes.invalid`,

@@ -72,8 +72,13 @@ export class Repository {
     return hostGit(this.root);
   }
 
+  /** Where Agent Sandboxes keeps everything of this repository: inside its git directory. */
+  get stateRoot(): string {
+    return path.join(this.commonDir, 'agent-sandboxes');
+  }
+
   paths(name: string): WorktreePaths {
-    const base = path.join(this.commonDir, 'agent-sandboxes');
+    const base = this.stateRoot;
     const stateDir = path.join(base, 'state', name);
     return {
       name,
@@ -97,7 +102,7 @@ export class Repository {
 
   async resolveCommit(ref: string): Promise<string> {
     try {
-      return (await this.git().revparse(['--verify', '--end-of-options', `${ref}^{commit}`])).trim();
+      return (await gitWithInput(this.root, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).trim();
     } catch {
       throw new GitError(`"${ref}" does not name a commit in ${this.root}.`, 'Pass --base with a branch, tag or commit that exists; a new repository needs one commit first.');
     }
@@ -105,7 +110,7 @@ export class Repository {
 
   async branchTip(branch: string): Promise<string | undefined> {
     try {
-      return (await this.git().revparse(['--verify', '--quiet', `refs/heads/${branch}`])).trim() || undefined;
+      return (await gitWithInput(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`])).trim() || undefined;
     } catch {
       return undefined;
     }
@@ -126,7 +131,7 @@ export class Repository {
     }
     await fs.mkdir(p.stateDir, { recursive: true });
     try {
-      await this.git().raw(['worktree', 'add', '--quiet', '-b', p.branch, p.worktree, baseCommit]);
+      await gitWithInput(this.root, ['worktree', 'add', '--quiet', '-b', p.branch, p.worktree, baseCommit]);
       await this.writePrivateGitDir(p, baseCommit, identity);
       if (user.chownNeeded) await chownTree([p.worktree, p.privateGitDir, p.gitFile], user.uid, user.gid);
       return p;
