@@ -35,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): AgentSandboxesApi {
 }
 
 function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): AgentSandboxesApi {
-  const settings = () => vscode.workspace.getConfiguration(SETTINGS.section);
+  const settings = () => vscode.workspace.getConfiguration(SETTINGS.section, folder);
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
   const configPath = () => settings().get<string>(SETTINGS.configPath) || 'sandbox.toml';
   const configUri = () => (folder ? vscode.Uri.file(path.resolve(folder.fsPath, configPath())) : undefined);

@@ -277,7 +277,8 @@ export class Repository {
     }
     const untracked = await git.raw([...scope, 'ls-files', '--others', '--exclude-standard', '-z']);
     for (const file of untracked.split('\0').filter(Boolean)) changes.push({ path: file, status: 'added' });
-    return changes.sort((a, b) => a.path.localeCompare(b.path));
+    // Byte order, as git lists paths.
+    return changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   /** A file as it was at a commit, or undefined where it did not exist. */

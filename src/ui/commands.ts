@@ -180,7 +180,7 @@ async function newSandbox(ctx: CommandContext, options: NewSandboxOptions = {}):
     ),
   );
   await ctx.logs.attach(name);
-  if (vscode.workspace.getConfiguration(SETTINGS.section).get<boolean>(SETTINGS.revealLogsOnStart, true)) await ctx.logs.show(name);
+  if (vscode.workspace.getConfiguration(SETTINGS.section, ctx.folder).get<boolean>(SETTINGS.revealLogsOnStart, true)) await ctx.logs.show(name);
   return name;
 }
 
@@ -231,7 +231,7 @@ async function remove(ctx: CommandContext, arg: SandboxArg, options: { confirmed
 
 async function createConfig(ctx: CommandContext): Promise<vscode.Uri> {
   if (!ctx.folder) throw new SandboxError('Open a folder first.');
-  const file = path.join(ctx.folder.fsPath, vscode.workspace.getConfiguration(SETTINGS.section).get<string>(SETTINGS.configPath, 'sandbox.toml'));
+  const file = path.join(ctx.folder.fsPath, vscode.workspace.getConfiguration(SETTINGS.section, ctx.folder).get<string>(SETTINGS.configPath, 'sandbox.toml'));
   await fs.writeFile(file, STARTER_CONFIG, { flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'EEXIST') throw error;
   });

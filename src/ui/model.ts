@@ -35,7 +35,7 @@ export class SandboxModel implements vscode.Disposable {
   private watchAbort: AbortController | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
-  private refreshAgain = false;
+  private queuedRefresh: Promise<void> | undefined;
   private lastError: Error | undefined;
   engineKind: EngineKind | undefined;
   state: ViewState = 'loading';
@@ -136,19 +136,22 @@ export class SandboxModel implements vscode.Disposable {
     this.refreshTimer = setTimeout(() => void this.refresh(), delayMs);
   }
 
-  async refresh(): Promise<void> {
-    if (this.refreshing) {
-      this.refreshAgain = true;
+  /**
+   * Reloads the list. A call made while a load runs gets a load that starts after it, so what the caller
+   * changed just before is always in what it awaits.
+   */
+  refresh(): Promise<void> {
+    if (!this.refreshing) {
+      this.refreshing = this.load().finally(() => {
+        this.refreshing = undefined;
+      });
       return this.refreshing;
     }
-    this.refreshing = this.load().finally(() => {
-      this.refreshing = undefined;
-      if (this.refreshAgain) {
-        this.refreshAgain = false;
-        void this.refresh();
-      }
+    this.queuedRefresh ??= this.refreshing.then(() => {
+      this.queuedRefresh = undefined;
+      return this.refresh();
     });
-    return this.refreshing;
+    return this.queuedRefresh;
   }
 
   private async load(): Promise<void> {

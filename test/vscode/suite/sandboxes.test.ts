@@ -41,13 +41,15 @@ function git(...args: string[]): string {
   return execFileSync('git', ['-c', 'safe.directory=*', ...args], { cwd: root, encoding: 'utf8' }).trim();
 }
 
-before(async () => {
+async function activated(): Promise<void> {
   const extension = vscode.extensions.getExtension<AgentSandboxesApi>(EXTENSION_ID)!;
   api = await extension.activate();
   await until('the view to be ready', () => api.model.state === 'ready');
-});
+}
 
 (phase === 'main' ? describe : describe.skip)('Sandboxes view and commands', () => {
+  before(activated);
+
   it('opens on the workspace: its roles, the ready state and an empty tree', () => {
     assert.deepEqual(Object.keys(api.model.config!.agents), ['engineer', 'quick']);
     assert.equal(api.model.state, 'ready');
@@ -188,6 +190,8 @@ before(async () => {
 });
 
 (phase === 'reattach' ? describe : describe.skip)('After the extension host restarts', () => {
+  before(activated);
+
   it('shows the running sandbox again and its output resumes whole, nothing doubled', async () => {
     const treeItem = await until('ui-one in the tree', () => item('ui-one'));
     assert.equal(treeItem.description, 'engineer · running · sandbox/ui-one');

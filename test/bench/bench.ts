@@ -1,0 +1,831 @@
+/**
+ * The benchmark (npm run bench, through scripts/bench.sh, which builds dist/cli.js and out/ first).
+ *
+ *   1. `agent-sandbox up` with a cached image, spawned as a user would run it and called in process through
+ *      Sandboxes.up, against the raw floor: `git worktree add` + `docker run -d` with the same image, mounts,
+ *      limits and command.
+ *   2. The throughput of `agent-sandbox logs NAME --follow` on 200,000 lines, after the agent finished and
+ *      while it runs, against `docker logs -f` on the same containers.
+ *   3. 10 `up`s started at once against 10 in a row.
+ *
+ * Every measured operation is checked (the container runs, every line arrived) and a failed check throws:
+ * a benchmark that times a failure is worthless. Everything it makes (temp repository, containers,
+ * worktrees, branches) goes at the end, also on failure; the image stays, as a cache (see cleanUp).
+ *
+ *   node out/test/bench/bench.js [--runs N] [--parallel N]
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Sandboxes } from '../../src/core/sandboxes';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const ARTIFACT = path.join(ROOT, '.test-artifacts', 'bench.json');
+
+/** What `up` should cost at most, as a multiple of the raw floor. */
+const AIM_RATIO = 1.2;
+const WORKSPACE_LABEL = 'dev.agent-sandboxes.workspace';
+
+/** The agent output of part 2: LOG_LINES lines of exactly LINE_BYTES bytes, "line 000001 of ...". */
+const LOG_LINES = 200_000;
+const LINE_SUFFIX = ' of the agent output, abcdefghijklmnopqrstuvwxyz';
+const LINE_BYTES = 'line '.length + String(LOG_LINES).length + LINE_SUFFIX.length + 1;
+const LOG_BYTES = LOG_LINES * LINE_BYTES;
+const LAST_LINE = `line ${String(LOG_LINES).padStart(String(LOG_LINES).length, '0')}${LINE_SUFFIX}\n`;
+/** The spew agent waits this long before printing, so that a follower started right after `up` is live. */
+const SPEW_DELAY_S = 1;
+const LOG_REPEATS = 3;
+const LIVE_REPEATS = 3;
+
+const TIME_LIMIT_MS = 9 * 60_000;
+const STEP_TIMEOUT_MS = 60_000;
+const LOGS_TIMEOUT_MS = 120_000;
+
+class BenchError extends Error {}
+
+function check(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new BenchError(message);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Processes, bounded in time, and all killed on abort.
+
+const children = new Set<ChildProcess>();
+let abortReason: string | undefined;
+
+function abortAll(reason: string): void {
+  abortReason ??= reason;
+  for (const child of children) child.kill('SIGKILL');
+}
+
+function checkpoint(): void {
+  if (abortReason) throw new BenchError(`aborted: ${abortReason}`);
+}
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function describeCommand(command: string, args: string[]): string {
+  const shown = command === process.execPath ? ['node', ...args.map((a) => (a === CLI ? 'dist/cli.js' : a))] : [command, ...args];
+  return shown.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+function run(command: string, args: string[], options: { cwd?: string; timeoutMs?: number; allowFail?: boolean } = {}): Promise<RunResult> {
+  checkpoint();
+  const timeoutMs = options.timeoutMs ?? STEP_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      children.delete(child);
+      reject(new BenchError(`${describeCommand(command, args)}: ${error.message}`));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      const result = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      if (timedOut) reject(new BenchError(`${describeCommand(command, args)} did not end within ${timeoutMs / 1000} s`));
+      else if (abortReason && code !== 0) reject(new BenchError(`aborted: ${abortReason}`));
+      else if (code !== 0 && !options.allowFail) {
+        reject(new BenchError(`${describeCommand(command, args)} exited with ${code}: ${result.stderr.trim().split('\n').slice(-5).join(' / ')}`));
+      } else resolve(result);
+    });
+  });
+}
+
+/** Runs a command and counts its stdout (lines, bytes, the last bytes) without storing it. */
+interface StreamCount {
+  lines: number;
+  bytes: number;
+  tail: string;
+  startWallMs: number;
+  totalMs: number;
+  /** From the start to the first byte of stdout. */
+  firstByteMs: number;
+  code: number | null;
+  stderr: string;
+}
+
+function countOutput(command: string, args: string[], timeoutMs = LOGS_TIMEOUT_MS): Promise<StreamCount> {
+  checkpoint();
+  return new Promise((resolve, reject) => {
+    const startWallMs = Date.now();
+    const start = process.hrtime.bigint();
+    let firstByte: bigint | undefined;
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let lines = 0;
+    let bytes = 0;
+    let tail: Buffer = Buffer.alloc(0);
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => {
+      firstByte ??= process.hrtime.bigint();
+      bytes += chunk.length;
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+      tail = chunk.length >= 256 ? chunk.subarray(chunk.length - 256) : Buffer.concat([tail, chunk]).subarray(-256);
+    });
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      children.delete(child);
+      reject(new BenchError(`${describeCommand(command, args)}: ${error.message}`));
+    });
+    child.on('close', (code) => {
+      const end = process.hrtime.bigint();
+      clearTimeout(timer);
+      children.delete(child);
+      if (timedOut) return reject(new BenchError(`${describeCommand(command, args)} did not end within ${timeoutMs / 1000} s`));
+      if (abortReason) return reject(new BenchError(`aborted: ${abortReason}`));
+      resolve({
+        lines,
+        bytes,
+        tail: Buffer.from(tail).toString('utf8'),
+        startWallMs,
+        totalMs: msBetween(start, end),
+        firstByteMs: msBetween(start, firstByte ?? end),
+        code,
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+  });
+}
+
+/** Bounds an in-process operation in time (it cannot be killed; the benchmark goes on to clean up). */
+async function bounded<T>(what: string, work: Promise<T>, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
+  checkpoint();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BenchError(`${what} did not end within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function msBetween(start: bigint, end: bigint): number {
+  return Number(end - start) / 1e6;
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = process.hrtime.bigint();
+  const value = await work();
+  return { ms: msBetween(start, process.hrtime.bigint()), value };
+}
+
+function note(text: string): void {
+  process.stderr.write(`bench: ${text}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Statistics and formatting.
+
+interface Stats {
+  medianMs: number;
+  p90Ms: number;
+  minMs: number;
+  maxMs: number;
+  samplesMs: number[];
+}
+
+function stats(samples: number[]): Stats {
+  check(samples.length > 0, 'no samples');
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  // Nearest rank: the 9th of 10 samples.
+  const p90 = sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)];
+  return { medianMs: round(median), p90Ms: round(p90), minMs: round(sorted[0]), maxMs: round(sorted[sorted.length - 1]), samplesMs: samples.map(round) };
+}
+
+function median(samples: number[]): number {
+  return stats(samples).medianMs;
+}
+
+function round(value: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+function table(rows: string[][], rightAligned: (column: number) => boolean): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (rightAligned(i) ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+const fmt = (ms: number) => ms.toFixed(1);
+const ratioText = (r: number) => `${r.toFixed(2)}x`;
+
+// ---------------------------------------------------------------------------------------------------------
+// Docker.
+
+interface Inspected {
+  Id: string;
+  Image: string;
+  State: { Status: string; Running: boolean; ExitCode: number; FinishedAt: string };
+  Config: { User: string; Cmd: string[] | null; WorkingDir: string };
+  HostConfig: {
+    Memory: number;
+    MemorySwap: number;
+    NanoCpus: number;
+    PidsLimit: number | null;
+    NetworkMode: string;
+    CapDrop: string[] | null;
+    SecurityOpt: string[] | null;
+    Binds: string[] | null;
+    Tmpfs: Record<string, string> | null;
+    Init: boolean | null;
+  };
+}
+
+function docker(args: string[], timeoutMs = STEP_TIMEOUT_MS, allowFail = false): Promise<RunResult> {
+  return run('docker', args, { timeoutMs, allowFail });
+}
+
+async function inspect(container: string): Promise<Inspected> {
+  const result = await docker(['inspect', '--type', 'container', container], STEP_TIMEOUT_MS, true);
+  check(result.code === 0, `the container ${container} does not exist (${result.stderr.trim()})`);
+  return (JSON.parse(result.stdout) as Inspected[])[0];
+}
+
+async function expectRunning(container: string, what: string): Promise<Inspected> {
+  const info = await inspect(container);
+  check(info.State.Running && info.State.Status === 'running', `${what}: the container ${container} is ${info.State.Status}, not running`);
+  return info;
+}
+
+async function expectNoContainer(container: string): Promise<void> {
+  const result = await docker(['ps', '-aq', '--filter', `name=^/${container}$`]);
+  check(result.stdout.trim() === '', `the container ${container} is still there after removal`);
+}
+
+/** Docker's RFC 3339 time with nanoseconds, as milliseconds since the epoch. */
+function dockerTimeMs(text: string): number {
+  const ms = Date.parse(text.replace(/(\.\d{3})\d*/, '$1'));
+  check(Number.isFinite(ms), `cannot read the time ${text}`);
+  return ms;
+}
+
+/** The floor must be the same container as the core makes, or the ratio says nothing. */
+function assertSameContainer(core: Inspected, raw: Inspected): void {
+  const pick = (c: Inspected) => ({
+    image: c.Image,
+    user: c.Config.User,
+    cmd: (c.Config.Cmd ?? []).join(' '),
+    workdir: c.Config.WorkingDir,
+    memory: c.HostConfig.Memory,
+    memorySwap: c.HostConfig.MemorySwap,
+    nanoCpus: c.HostConfig.NanoCpus,
+    pids: c.HostConfig.PidsLimit,
+    network: c.HostConfig.NetworkMode,
+    capDrop: [...(c.HostConfig.CapDrop ?? [])].sort().join(','),
+    securityOpt: [...(c.HostConfig.SecurityOpt ?? [])].sort().join(','),
+    binds: (c.HostConfig.Binds ?? []).map((b) => b.split(':').slice(1).join(':')).sort().join(' '),
+    tmpfs: Object.keys(c.HostConfig.Tmpfs ?? {}).sort().join(','),
+    init: Boolean(c.HostConfig.Init),
+  });
+  const a = pick(core);
+  const b = pick(raw);
+  const differences = (Object.keys(a) as Array<keyof typeof a>).filter((k) => a[k] !== b[k]).map((k) => `${k}: up ${JSON.stringify(a[k])} vs raw ${JSON.stringify(b[k])}`);
+  check(differences.length === 0, `the raw floor's container differs from up's: ${differences.join('; ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The workspace.
+
+interface Workspace {
+  tmp: string;
+  root: string;
+  mainBranch: string;
+  objects: string;
+  /** The core, opened once: container names, removal, the image check. */
+  sandboxes: Sandboxes;
+}
+
+const SANDBOX_TOML = `# The benchmark's workspace: see test/bench/bench.ts.
+[sandbox.container]
+dockerfile = ".sandbox/Dockerfile"
+network = "none"
+memory = "256m"
+cpus = 1
+pids = 256
+
+[agents.bench]
+command = ["sh", "-c", "sleep 600"]
+
+[agents.spew]
+command = ["sh", "-c", "sleep ${SPEW_DELAY_S}; seq -w 1 ${LOG_LINES} | sed 's/^/line /; s/$/${LINE_SUFFIX}/'"]
+
+[orchestrator]
+max_parallel_agents = 20
+`;
+
+async function makeWorkspace(): Promise<Workspace> {
+  const tmp = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'agent-sandbox-bench-')));
+  const root = path.join(tmp, 'project');
+  await fs.mkdir(path.join(root, 'src'), { recursive: true });
+  await run('bash', [path.join(ROOT, 'scripts', 'make-image-context.sh'), path.join(root, '.sandbox')]);
+  await fs.writeFile(path.join(root, 'sandbox.toml'), SANDBOX_TOML);
+  // The image's files are build input, not source: they stay out of git, so worktrees stay small.
+  await fs.writeFile(path.join(root, '.gitignore'), '.sandbox/rootfs/\n');
+  await fs.writeFile(path.join(root, 'README.md'), '# project\n\nA workspace for the Agent Sandboxes benchmark.\n');
+  for (let i = 0; i < 20; i++) {
+    await fs.writeFile(path.join(root, 'src', `module${i}.ts`), `export function f${i}(x: number): number {\n  return x * ${i};\n}\n`);
+  }
+  const git = (...args: string[]) => run('git', ['-C', root, ...args]);
+  await git('init', '--quiet');
+  await git('add', '--all');
+  await git('-c', 'user.name=bench', '-c', 'user.email=bench@agent-sandboxes.invalid', 'commit', '--quiet', '-m', 'project');
+  const mainBranch = (await git('symbolic-ref', '--short', 'HEAD')).stdout.trim();
+  const sandboxes = await bounded('Sandboxes.open', Sandboxes.open(root));
+  check(sandboxes.repo.root === root, `the core sees the workspace at ${sandboxes.repo.root}, not ${root}`);
+  return { tmp, root, mainBranch, objects: path.join(sandboxes.repo.commonDir, 'objects'), sandboxes };
+}
+
+function cli(ws: Workspace, args: string[], timeoutMs = STEP_TIMEOUT_MS): Promise<RunResult> {
+  return run(process.execPath, [CLI, ...args, '--workspace', ws.root], { cwd: ws.root, timeoutMs });
+}
+
+/** No container, worktree or branch is left of what a part made. */
+async function assertClean(ws: Workspace, rawPrefix: string): Promise<void> {
+  const containers = await docker(['ps', '-aq', '--filter', `label=${WORKSPACE_LABEL}=${ws.root}`]);
+  check(containers.stdout.trim() === '', `sandbox containers are left: ${containers.stdout.trim().split('\n').join(' ')}`);
+  const raw = await docker(['ps', '-aq', '--filter', `name=${rawPrefix}`]);
+  check(raw.stdout.trim() === '', `raw containers are left: ${raw.stdout.trim().split('\n').join(' ')}`);
+  const worktrees = (await run('git', ['-C', ws.root, 'worktree', 'list', '--porcelain'])).stdout.split('\n').filter((l) => l.startsWith('worktree '));
+  check(worktrees.length === 1, `worktrees are left: ${worktrees.slice(1).join(', ')}`);
+  const branches = (await run('git', ['-C', ws.root, 'for-each-ref', '--format=%(refname:short)', 'refs/heads'])).stdout.trim().split('\n');
+  check(branches.length === 1 && branches[0] === ws.mainBranch, `branches are left: ${branches.filter((b) => b !== ws.mainBranch).join(', ')}`);
+  check((await ws.sandboxes.repo.sandboxNames()).length === 0, `sandbox state is left: ${(await ws.sandboxes.repo.sandboxNames()).join(', ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Part 1: up against the raw floor.
+
+interface UpResults {
+  runs: number;
+  cli: Stats;
+  inProcess: Stats;
+  raw: Stats;
+  ratioCli: number;
+  ratioInProcess: number;
+  aim: number;
+  cliWithinAim: boolean;
+  inProcessWithinAim: boolean;
+  /** The up-to-date check of the image that every up does (hashing the build context), in process. */
+  imageCheck: Stats;
+}
+
+async function benchUp(ws: Workspace, image: string, runs: number, rawPrefix: string): Promise<UpResults> {
+  const cliSamples: number[] = [];
+  const inProcessSamples: number[] = [];
+  const rawSamples: number[] = [];
+  let compared = false;
+  // Iteration 0 warms up each of the three (page cache, JIT, the engine's caches) and is not counted.
+  for (let i = 0; i <= runs; i++) {
+    const counted = i > 0;
+    note(`up vs raw: ${counted ? `run ${i}/${runs}` : 'warm-up'}`);
+
+    // agent-sandbox up, spawned as a user would.
+    const cliName = `b${i}`;
+    const cliUp = await timed(() => cli(ws, ['up', cliName, '--agent', 'bench']));
+    const coreContainer = await expectRunning(ws.sandboxes.containerName(cliName), `agent-sandbox up ${cliName}`);
+
+    // The raw floor: the same worktree, container, mounts and limits, by hand.
+    const rawWorktree = path.join(ws.tmp, 'raw', `raw-${i}`);
+    const rawAdmin = path.join(ws.sandboxes.repo.commonDir, 'worktrees', `raw-${i}`);
+    const rawContainer = `${rawPrefix}${i}`;
+    // The agent's user as the core chose it (1000:1000 when the host side is root and owns the repository).
+    const user = coreContainer.Config.User;
+    const [uid, gid] = user.split(':');
+    // An init process as PID 1 if the core asks for one: the floor starts the same processes.
+    const init = coreContainer.HostConfig.Init ? ['--init'] : [];
+    const rawUp = await timed(async () => {
+      await run('git', ['-C', ws.root, 'worktree', 'add', '--quiet', '-b', `raw/${i}`, rawWorktree, 'HEAD']);
+      await docker([
+        'run', '-d', '--name', rawContainer, ...init,
+        '--memory', '256m', '--memory-swap', '256m', '--cpus', '1', '--pids-limit', '256', '--network', 'none',
+        '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', user,
+        '--workdir', '/workspace', '--env', 'HOME=/home/agent',
+        // The core's four mounts: the worktree, its .git file, a git dir and the repository's objects.
+        '--volume', `${rawWorktree}:/workspace:rw`,
+        '--volume', `${path.join(rawWorktree, '.git')}:/workspace/.git:ro`,
+        '--volume', `${rawAdmin}:/run/agent-sandbox/git:rw`,
+        '--volume', `${ws.objects}:/run/agent-sandbox/host-objects:ro`,
+        '--tmpfs', `/home/agent:rw,exec,uid=${uid},gid=${gid},mode=0700`,
+        image, 'sh', '-c', 'sleep 600',
+      ]);
+    });
+    const rawInfo = await expectRunning(rawContainer, 'docker run');
+    if (!compared) {
+      assertSameContainer(coreContainer, rawInfo);
+      compared = true;
+    }
+
+    // Sandboxes.up in this process (open included: it is what a caller does first).
+    const inProcessName = `p${i}`;
+    const inProcessUp = await timed(() =>
+      bounded(`Sandboxes.up(${inProcessName})`, (async () => (await Sandboxes.open(ws.root)).up({ name: inProcessName, agent: 'bench' }))()),
+    );
+    check(inProcessUp.value.state === 'running', `Sandboxes.up(${inProcessName}) returned state ${inProcessUp.value.state}`);
+    await expectRunning(ws.sandboxes.containerName(inProcessName), `Sandboxes.up(${inProcessName})`);
+
+    if (counted) {
+      cliSamples.push(cliUp.ms);
+      rawSamples.push(rawUp.ms);
+      inProcessSamples.push(inProcessUp.ms);
+    }
+
+    // Clean up, outside the timed regions.
+    await cli(ws, ['rm', '--force', cliName]);
+    await expectNoContainer(ws.sandboxes.containerName(cliName));
+    await bounded(`Sandboxes.remove(${inProcessName})`, ws.sandboxes.remove(inProcessName, { force: true }));
+    await expectNoContainer(ws.sandboxes.containerName(inProcessName));
+    await docker(['rm', '-f', rawContainer]);
+    await run('git', ['-C', ws.root, 'worktree', 'remove', '--force', rawWorktree]);
+    await run('git', ['-C', ws.root, 'branch', '-D', '--quiet', `raw/${i}`]);
+  }
+  await assertClean(ws, rawPrefix);
+
+  // What every up pays before it touches git or the engine: hashing the build context to know the image is current.
+  const imageChecks: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await timed(() => bounded('Sandboxes.build', ws.sandboxes.build('bench', () => undefined)));
+    check(!r.value.changed && r.value.ref === image, `the image check rebuilt or changed the image (${r.value.ref})`);
+    imageChecks.push(r.ms);
+  }
+
+  const cliStats = stats(cliSamples);
+  const inProcessStats = stats(inProcessSamples);
+  const rawStats = stats(rawSamples);
+  const ratioCli = round(cliStats.medianMs / rawStats.medianMs, 2);
+  const ratioInProcess = round(inProcessStats.medianMs / rawStats.medianMs, 2);
+  return {
+    runs,
+    cli: cliStats,
+    inProcess: inProcessStats,
+    raw: rawStats,
+    ratioCli,
+    ratioInProcess,
+    aim: AIM_RATIO,
+    cliWithinAim: ratioCli <= AIM_RATIO,
+    inProcessWithinAim: ratioInProcess <= AIM_RATIO,
+    imageCheck: stats(imageChecks),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Part 2: logs --follow throughput.
+
+interface Throughput {
+  ms: number;
+  linesPerSec: number;
+  mbPerSec: number;
+}
+
+interface LiveRun {
+  /** From the start of the follower to its end. */
+  wallMs: number;
+  /** From the first byte to the end: the rate while the agent prints. */
+  streamMs: number;
+  linesPerSec: number;
+  mbPerSec: number;
+  /** How long the agent still ran after the follower started. */
+  overlapMs: number;
+  /** How long after the agent's exit the follower ended. */
+  lagMs: number;
+}
+
+interface LogResults {
+  lines: number;
+  bytes: number;
+  finished: { cli: Throughput; docker: Throughput; ratio: number; cliSamplesMs: number[]; dockerSamplesMs: number[] };
+  live: { cli: LiveRun[]; docker: LiveRun[]; cliMedian: Throughput; dockerMedian: Throughput; ratio: number; cliLagMedianMs: number; dockerLagMedianMs: number };
+}
+
+function verifyLog(what: string, r: StreamCount): void {
+  check(r.code === 0, `${what} exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+  check(r.lines === LOG_LINES, `${what} printed ${r.lines} lines, not ${LOG_LINES}`);
+  check(r.bytes === LOG_BYTES, `${what} printed ${r.bytes} bytes, not ${LOG_BYTES}`);
+  check(r.tail.endsWith(LAST_LINE), `${what} does not end with the agent's last line: ...${JSON.stringify(r.tail.slice(-80))}`);
+}
+
+function throughput(ms: number): Throughput {
+  return { ms: round(ms), linesPerSec: Math.round(LOG_LINES / (ms / 1000)), mbPerSec: round(LOG_BYTES / 1e6 / (ms / 1000), 2) };
+}
+
+async function waitForExit(container: string): Promise<Inspected> {
+  const waited = await docker(['wait', container], LOGS_TIMEOUT_MS);
+  check(waited.stdout.trim() === '0', `the spew agent in ${container} exited with ${waited.stdout.trim()}`);
+  return inspect(container);
+}
+
+async function benchLogs(ws: Workspace): Promise<LogResults> {
+  // After the agent finished: the follower only reads.
+  note('logs: the spew agent runs to its end');
+  await cli(ws, ['up', 'spew', '--agent', 'spew']);
+  const container = ws.sandboxes.containerName('spew');
+  await waitForExit(container);
+  const cliSamples: number[] = [];
+  const dockerSamples: number[] = [];
+  for (let i = 0; i < LOG_REPEATS; i++) {
+    note(`logs of a finished agent: ${i + 1}/${LOG_REPEATS}`);
+    const c = await countOutput(process.execPath, [CLI, 'logs', 'spew', '--follow', '--workspace', ws.root]);
+    verifyLog('agent-sandbox logs --follow', c);
+    cliSamples.push(c.totalMs);
+    const d = await countOutput('docker', ['logs', '-f', container]);
+    verifyLog('docker logs -f', d);
+    dockerSamples.push(d.totalMs);
+  }
+  await bounded('Sandboxes.remove(spew)', ws.sandboxes.remove('spew', { force: true }));
+
+  // While the agent runs: the follower starts right after up returns; the agent waits SPEW_DELAY_S first.
+  const live = { cli: [] as LiveRun[], docker: [] as LiveRun[] };
+  for (let i = 0; i < LIVE_REPEATS; i++) {
+    for (const kind of ['cli', 'docker'] as const) {
+      note(`logs of a running agent (${kind === 'cli' ? 'agent-sandbox logs --follow' : 'docker logs -f'}): ${i + 1}/${LIVE_REPEATS}`);
+      const name = `live-${kind}-${i}`;
+      const liveContainer = ws.sandboxes.containerName(name);
+      await cli(ws, ['up', name, '--agent', 'spew']);
+      const r =
+        kind === 'cli'
+          ? await countOutput(process.execPath, [CLI, 'logs', name, '--follow', '--workspace', ws.root])
+          : await countOutput('docker', ['logs', '-f', liveContainer]);
+      verifyLog(kind === 'cli' ? 'agent-sandbox logs --follow (live)' : 'docker logs -f (live)', r);
+      const finished = await waitForExit(liveContainer);
+      const finishedMs = dockerTimeMs(finished.State.FinishedAt);
+      const overlapMs = finishedMs - r.startWallMs;
+      check(overlapMs > 0, `the agent of ${name} had ended before its follower started: the live case measured nothing live`);
+      const streamMs = r.totalMs - r.firstByteMs;
+      const t = throughput(streamMs);
+      live[kind].push({
+        wallMs: round(r.totalMs),
+        streamMs: round(streamMs),
+        linesPerSec: t.linesPerSec,
+        mbPerSec: t.mbPerSec,
+        overlapMs: round(overlapMs),
+        lagMs: round(r.startWallMs + r.totalMs - finishedMs),
+      });
+      await bounded(`Sandboxes.remove(${name})`, ws.sandboxes.remove(name, { force: true }));
+    }
+  }
+
+  const cliFinished = throughput(median(cliSamples));
+  const dockerFinished = throughput(median(dockerSamples));
+  const cliLive = throughput(median(live.cli.map((r) => r.streamMs)));
+  const dockerLive = throughput(median(live.docker.map((r) => r.streamMs)));
+  return {
+    lines: LOG_LINES,
+    bytes: LOG_BYTES,
+    finished: { cli: cliFinished, docker: dockerFinished, ratio: round(cliFinished.ms / dockerFinished.ms, 2), cliSamplesMs: cliSamples.map((s) => round(s)), dockerSamplesMs: dockerSamples.map((s) => round(s)) },
+    live: {
+      ...live,
+      cliMedian: cliLive,
+      dockerMedian: dockerLive,
+      ratio: round(cliLive.ms / dockerLive.ms, 2),
+      cliLagMedianMs: median(live.cli.map((r) => r.lagMs)),
+      dockerLagMedianMs: median(live.docker.map((r) => r.lagMs)),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Part 3: many at once.
+
+interface ParallelResults {
+  count: number;
+  sequentialMs: number;
+  concurrentMs: number;
+  speedup: number;
+}
+
+async function expectAllRunning(ws: Workspace, names: string[], what: string): Promise<void> {
+  for (const name of names) await expectRunning(ws.sandboxes.containerName(name), `${what}: ${name}`);
+  const running = await docker(['ps', '-q', '--filter', `label=${WORKSPACE_LABEL}=${ws.root}`, '--filter', 'status=running']);
+  const count = running.stdout.trim().split('\n').filter(Boolean).length;
+  check(count === names.length, `${what}: ${count} containers run, not ${names.length}`);
+  const branches = (await run('git', ['-C', ws.root, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/sandbox/'])).stdout.trim().split('\n').filter(Boolean);
+  check(branches.length === names.length, `${what}: ${branches.length} sandbox branches, not ${names.length}`);
+}
+
+async function removeAll(ws: Workspace, names: string[]): Promise<void> {
+  for (const name of names) await bounded(`Sandboxes.remove(${name})`, ws.sandboxes.remove(name, { force: true }));
+}
+
+async function benchParallel(ws: Workspace, count: number, rawPrefix: string): Promise<ParallelResults> {
+  const sequentialNames = Array.from({ length: count }, (_, i) => `seq-${i}`);
+  const concurrentNames = Array.from({ length: count }, (_, i) => `par-${i}`);
+
+  note(`${count} ups in a row`);
+  const sequential = await timed(async () => {
+    for (const name of sequentialNames) await cli(ws, ['up', name, '--agent', 'bench']);
+  });
+  await expectAllRunning(ws, sequentialNames, `${count} ups in a row`);
+  await removeAll(ws, sequentialNames);
+  await assertClean(ws, rawPrefix);
+
+  note(`${count} ups at once`);
+  const concurrent = await timed(async () => {
+    const results = await Promise.allSettled(concurrentNames.map((name) => cli(ws, ['up', name, '--agent', 'bench'], 2 * STEP_TIMEOUT_MS)));
+    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${concurrentNames[i]}: ${(r.reason as Error).message}`] : []));
+    check(failures.length === 0, `${failures.length} of ${count} concurrent ups failed: ${failures.join(' | ')}`);
+  });
+  await expectAllRunning(ws, concurrentNames, `${count} ups at once`);
+  await removeAll(ws, concurrentNames);
+  await assertClean(ws, rawPrefix);
+
+  return { count, sequentialMs: round(sequential.ms), concurrentMs: round(concurrent.ms), speedup: round(sequential.ms / concurrent.ms, 2) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+interface Summary {
+  date: string;
+  host: { cpus: number; node: string; docker: string; platform: string };
+  totalSeconds: number;
+  image: { ref: string; builtByBench: boolean; buildMs: number };
+  up: UpResults;
+  logs: LogResults;
+  parallel: ParallelResults;
+}
+
+function report(s: Summary): string {
+  const up = s.up;
+  const part1 = table(
+    [
+      ['1. up, cached image (ms)', 'median', 'p90', 'min', 'max', 'vs raw'],
+      ['agent-sandbox up (spawned CLI)', fmt(up.cli.medianMs), fmt(up.cli.p90Ms), fmt(up.cli.minMs), fmt(up.cli.maxMs), ratioText(up.ratioCli)],
+      ['Sandboxes.open + up (in process)', fmt(up.inProcess.medianMs), fmt(up.inProcess.p90Ms), fmt(up.inProcess.minMs), fmt(up.inProcess.maxMs), ratioText(up.ratioInProcess)],
+      ['raw: git worktree add + docker run -d', fmt(up.raw.medianMs), fmt(up.raw.p90Ms), fmt(up.raw.minMs), fmt(up.raw.maxMs), '1.00x'],
+      ['  (inside up: image up-to-date check)', fmt(up.imageCheck.medianMs), fmt(up.imageCheck.p90Ms), fmt(up.imageCheck.minMs), fmt(up.imageCheck.maxMs), ''],
+    ],
+    (i) => i > 0,
+  );
+  const aim = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const lg = s.logs;
+  const mb = (lg.bytes / 1e6).toFixed(1);
+  const part2 = table(
+    [
+      [`2. logs --follow, ${lg.lines.toLocaleString('en-US')} lines (${mb} MB)`, 'ms', 'lines/s', 'MB/s', 'vs docker', 'lag'],
+      ['finished agent: agent-sandbox logs --follow', fmt(lg.finished.cli.ms), lg.finished.cli.linesPerSec.toLocaleString('en-US'), lg.finished.cli.mbPerSec.toFixed(2), ratioText(lg.finished.ratio), ''],
+      ['finished agent: docker logs -f', fmt(lg.finished.docker.ms), lg.finished.docker.linesPerSec.toLocaleString('en-US'), lg.finished.docker.mbPerSec.toFixed(2), '1.00x', ''],
+      ['running agent:  agent-sandbox logs --follow', fmt(lg.live.cliMedian.ms), lg.live.cliMedian.linesPerSec.toLocaleString('en-US'), lg.live.cliMedian.mbPerSec.toFixed(2), ratioText(lg.live.ratio), `${fmt(lg.live.cliLagMedianMs)} ms`],
+      ['running agent:  docker logs -f', fmt(lg.live.dockerMedian.ms), lg.live.dockerMedian.linesPerSec.toLocaleString('en-US'), lg.live.dockerMedian.mbPerSec.toFixed(2), '1.00x', `${fmt(lg.live.dockerLagMedianMs)} ms`],
+    ],
+    (i) => i > 0,
+  );
+  const p = s.parallel;
+  const part3 = table(
+    [
+      [`3. ${p.count} sandboxes (spawned CLI ups)`, 'wall ms', 'per sandbox'],
+      [`${p.count} ups in a row`, fmt(p.sequentialMs), fmt(p.sequentialMs / p.count)],
+      [`${p.count} ups at once (Promise.all)`, fmt(p.concurrentMs), fmt(p.concurrentMs / p.count)],
+      ['speed-up', `${p.speedup.toFixed(2)}x`, ''],
+    ],
+    (i) => i > 0,
+  );
+  return [
+    `Agent Sandboxes benchmark: ${s.host.cpus} CPUs, Docker ${s.host.docker}, Node ${s.host.node}, ${up.runs} runs, ${s.totalSeconds.toFixed(0)} s in all`,
+    `image ${s.image.ref} (${s.image.builtByBench ? `built in ${fmt(s.image.buildMs)} ms as the warm-up` : 'already built'})`,
+    '',
+    part1,
+    `aim: up within ${AIM_RATIO}x of the raw floor (median): CLI ${ratioText(up.ratioCli)} ${aim(up.cliWithinAim)}, in process ${ratioText(up.ratioInProcess)} ${aim(up.inProcessWithinAim)}`,
+    '',
+    part2,
+    `finished: median of ${LOG_REPEATS}, from spawn to exit. running: median of ${LIVE_REPEATS}, from the first byte to exit (the agent waits ${SPEW_DELAY_S} s, then prints); lag: exit after the agent's end.`,
+    '',
+    part3,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Removes every container the benchmark made and the temp directory (the repository, its worktrees and
+ * branches). The image stays: its tag is a digest of the Dockerfile and context, the same for every run of
+ * the benchmark and of the integration tests (which may be using it right now), so it is a cache.
+ */
+async function cleanUp(ws: Workspace | undefined, rawPrefix: string): Promise<void> {
+  for (const child of children) child.kill('SIGKILL');
+  // Cleaning up must run even after an abort.
+  const saved = abortReason;
+  abortReason = undefined;
+  const attempt = async (what: string, work: () => Promise<unknown>) => {
+    try {
+      await work();
+    } catch (error) {
+      note(`cleanup: ${what}: ${(error as Error).message}`);
+    }
+  };
+  try {
+    const ids = new Set<string>();
+    if (ws) {
+      await attempt('listing sandbox containers', async () => {
+        for (const id of (await docker(['ps', '-aq', '--filter', `label=${WORKSPACE_LABEL}=${ws.root}`])).stdout.split('\n')) if (id.trim()) ids.add(id.trim());
+      });
+    }
+    await attempt('listing raw containers', async () => {
+      for (const id of (await docker(['ps', '-aq', '--filter', `name=${rawPrefix}`])).stdout.split('\n')) if (id.trim()) ids.add(id.trim());
+    });
+    if (ids.size > 0) await attempt('removing containers', () => docker(['rm', '-f', '-v', ...ids], 2 * STEP_TIMEOUT_MS));
+    if (ws) await attempt(`removing ${ws.tmp}`, () => fs.rm(ws.tmp, { recursive: true, force: true, maxRetries: 3 }));
+  } finally {
+    abortReason = saved;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { runs: { type: 'string' }, parallel: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write('usage: node out/test/bench/bench.js [--runs N (default 10)] [--parallel N (default 10)]\n');
+    return;
+  }
+  const runs = Number(values.runs ?? 10);
+  const parallel = Number(values.parallel ?? 10);
+  check(Number.isInteger(runs) && runs >= 1 && runs <= 100, `--runs takes a whole number from 1 to 100, not ${values.runs}`);
+  check(Number.isInteger(parallel) && parallel >= 2 && parallel <= 20, `--parallel takes a whole number from 2 to 20, not ${values.parallel}`);
+  await fs.access(CLI).catch(() => {
+    throw new BenchError(`${CLI} is missing: build it first (npm run build), or run npm run bench`);
+  });
+
+  const started = process.hrtime.bigint();
+  const limit = setTimeout(() => abortAll(`the benchmark ran longer than ${TIME_LIMIT_MS / 60_000} minutes`), TIME_LIMIT_MS);
+  const onSignal = () => abortAll('interrupted');
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const rawPrefix = `agent-sandbox-bench-raw-${process.pid}-`;
+  let ws: Workspace | undefined;
+  try {
+    const dockerVersion = (await docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
+    note('making the workspace');
+    ws = await makeWorkspace();
+
+    note('building the image (warm-up)');
+    const build = await timed(() => cli(ws!, ['build', '--agent', 'bench', '--json'], 5 * STEP_TIMEOUT_MS));
+    const image = JSON.parse(build.value.stdout) as { ref: string; changed: boolean };
+    check(typeof image.ref === 'string' && image.ref.length > 0, `agent-sandbox build printed no image: ${build.value.stdout}`);
+    check((await docker(['image', 'inspect', image.ref], STEP_TIMEOUT_MS, true)).code === 0, `the image ${image.ref} is not there after the build`);
+
+    const up = await benchUp(ws, image.ref, runs, rawPrefix);
+    const logs = await benchLogs(ws);
+    const parallelResults = await benchParallel(ws, parallel, rawPrefix);
+
+    const summary: Summary = {
+      date: new Date().toISOString(),
+      host: { cpus: os.cpus().length, node: process.version, docker: dockerVersion, platform: `${os.platform()} ${os.release()}` },
+      totalSeconds: round(msBetween(started, process.hrtime.bigint()) / 1000),
+      image: { ref: image.ref, builtByBench: image.changed, buildMs: round(build.ms) },
+      up,
+      logs,
+      parallel: parallelResults,
+    };
+    await fs.mkdir(path.dirname(ARTIFACT), { recursive: true });
+    await fs.writeFile(ARTIFACT, `${JSON.stringify(summary, null, 2)}\n`);
+    process.stdout.write(`\n${report(summary)}\n`);
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    note(`summary written to ${path.relative(process.cwd(), ARTIFACT) || ARTIFACT}`);
+  } finally {
+    clearTimeout(limit);
+    note('cleaning up');
+    await cleanUp(ws, rawPrefix);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench: FAILED: ${error instanceof Error ? error.message : String(error)}\n`);
+  if (!(error instanceof BenchError) && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  process.exitCode = 1;
+});
