@@ -4,8 +4,28 @@ import * as esbuild from 'esbuild';
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
+/**
+ * dockerode loads its BuildKit session support (gRPC and protobufjs, half of the bundle) at start-up. Agent
+ * Sandboxes builds with the classic builder and never opens such a session, so the module is replaced by one
+ * that says so if it is ever called: the CLI starts faster and the extension activates faster.
+ */
+const withoutBuildKitSession = {
+  name: 'without-buildkit-session',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/session$/ }, (args) =>
+      /dockerode[\\/]lib$/.test(args.resolveDir) ? { path: 'dockerode-session', namespace: 'stub' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+      contents:
+        "module.exports = function withSession(docker, auth, handler) { handler(new Error('BuildKit sessions are not included in Agent Sandboxes: it builds with the classic builder.')); };",
+      loader: 'js',
+    }));
+  },
+};
+
 /** @type {esbuild.BuildOptions} */
 const common = {
+  plugins: [withoutBuildKitSession],
   bundle: true,
   platform: 'node',
   target: 'node20',

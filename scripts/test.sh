@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what is missing, starts an engine if none answers,
-# builds, then runs the unit tests and the integration tests against the real engine.
+# builds, then runs the unit tests, the integration tests against the real engine, and the extension's
+# suite inside a real VS Code.
 #   npm test            (or: bash scripts/test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,3 +13,4 @@ if bash scripts/engine.sh owned; then export AGENT_SANDBOX_TEST_ENGINE_RESTART=1
 npm run --silent build
 npx tsc -p .
 node --test --test-concurrency=1 out/test/unit/ out/test/integration/
+bash scripts/test-vscode.sh

@@ -12,13 +12,25 @@ export function demultiplex(source: Readable, stdout: Writable, stderr: Writable
   source.on('data', (chunk: Buffer) => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     let offset = 0;
+    // One write per run of frames of the same stream, not one per frame (a frame is often a single line).
+    let run: Buffer[] = [];
+    let runTarget: Writable | undefined;
+    const flush = () => {
+      if (runTarget && run.length) runTarget.write(run.length === 1 ? run[0] : Buffer.concat(run));
+      run = [];
+    };
     while (pending.length - offset >= HEADER) {
       const size = pending.readUInt32BE(offset + 4);
       if (pending.length - offset - HEADER < size) break;
-      const payload = pending.subarray(offset + HEADER, offset + HEADER + size);
-      (pending[offset] === 2 ? stderr : stdout).write(payload);
+      const target = pending[offset] === 2 ? stderr : stdout;
+      if (target !== runTarget) {
+        flush();
+        runTarget = target;
+      }
+      run.push(pending.subarray(offset + HEADER, offset + HEADER + size));
       offset += HEADER + size;
     }
+    flush();
     pending = pending.subarray(offset);
   });
 }

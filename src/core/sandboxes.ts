@@ -144,7 +144,12 @@ export class Sandboxes {
     let container: Docker.Container | undefined;
     try {
       await fs.writeFile(path.join(paths.stateDir, 'sandbox.json'), `${JSON.stringify(record, null, 2)}\n`);
-      container = await this.createContainer(record, role, paths, output);
+      // Checked again where it counts: under the lock, with containers created but not yet started, so that
+      // concurrent ups (other processes included) cannot pass the limit together.
+      container = await this.repo.locked(async () => {
+        await this.assertRoomForAnother();
+        return this.createContainer(record, role, paths, output);
+      });
       await this.engine.call(`Starting the sandbox "${options.name}"`, () => container!.start());
     } catch (error) {
       // Nothing half made: the container, the worktree and the branch go with the failure.
@@ -178,7 +183,7 @@ export class Sandboxes {
   }
 
   private async assertRoomForAnother(): Promise<void> {
-    const running = (await this.findContainers()).filter((c) => c.State === 'running').length;
+    const running = (await this.findContainers()).filter((c) => c.State === 'running' || c.State === 'created' || c.State === 'restarting').length;
     const max = this.config.maxParallelAgents;
     if (running >= max) {
       throw new ConflictError(
@@ -276,9 +281,11 @@ export class Sandboxes {
 
   async start(name: string): Promise<void> {
     const container = await this.container(name);
-    await this.assertRoomForAnother();
-    await this.engine.call(`Starting "${name}"`, () => container.start()).catch((error) => {
-      if (!/already (started|running)/i.test(errorText(error))) throw error;
+    await this.repo.locked(async () => {
+      await this.assertRoomForAnother();
+      await this.engine.call(`Starting "${name}"`, () => container.start()).catch((error) => {
+        if (!/already (started|running)/i.test(errorText(error))) throw error;
+      });
     });
   }
 
