@@ -15,6 +15,8 @@ export interface AgentSandboxesApi {
   model: SandboxModel;
   logs: LogChannels;
   tree: SandboxTreeProvider;
+  /** How long activate() took, and when the view first had its answer (engine calls included), in ms. */
+  timings: { activateMs: number; firstLoadMs?: number };
 }
 
 /**
@@ -35,6 +37,7 @@ export function activate(context: vscode.ExtensionContext): AgentSandboxesApi {
 }
 
 function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): AgentSandboxesApi {
+  const started = performance.now();
   const settings = () => vscode.workspace.getConfiguration(SETTINGS.section, folder);
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
   const configPath = () => settings().get<string>(SETTINGS.configPath) || 'sandbox.toml';
@@ -67,9 +70,15 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
       if (event.affectsConfiguration(SETTINGS.section)) void model.open();
     }),
   );
-  void model.open().then(() => logs.attachRunning());
-  log.info(`Agent Sandboxes activated for ${folder?.fsPath ?? 'no folder'}`);
-  return { model, logs, tree };
+  const timings: AgentSandboxesApi['timings'] = { activateMs: 0 };
+  void model.open().then(() => {
+    timings.firstLoadMs = performance.now() - started;
+    log.info(`The view has its first answer after ${timings.firstLoadMs.toFixed(0)} ms (state: ${model.state})`);
+    return logs.attachRunning();
+  });
+  timings.activateMs = performance.now() - started;
+  log.info(`Agent Sandboxes activated in ${timings.activateMs.toFixed(1)} ms for ${folder?.fsPath ?? 'no folder'}`);
+  return { model, logs, tree, timings };
 }
 
 export function deactivate(): void {}

@@ -1,5 +1,6 @@
 // A first test inside a real VS Code: our extension is installed from the development path and activates.
 import * as assert from 'assert';
+import * as fs from 'fs';
 import * as vscode from 'vscode';
 
 const EXTENSION_ID = 'agent-sandboxes.agent-sandboxes';
@@ -16,6 +17,20 @@ describe('Extension activation', () => {
     assert.strictEqual(extension.isActive, true);
     const commands = await vscode.commands.getCommands(true);
     assert.ok(commands.length > 0, 'VS Code lists no commands');
+  });
+
+  it('activates without waiting for the engine, and records how long it took', async () => {
+    const extension = vscode.extensions.getExtension<{ timings: { activateMs: number; firstLoadMs?: number } }>(EXTENSION_ID);
+    assert.ok(extension);
+    const { timings } = await extension.activate();
+    assert.ok(timings.activateMs > 0, 'activate() measured itself');
+    const deadline = Date.now() + 30000;
+    while (timings.firstLoadMs === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(timings.firstLoadMs !== undefined, 'the view got its first answer');
+    // The engine's answer comes after activate() returned: activation never waited for it.
+    assert.ok(timings.firstLoadMs > timings.activateMs, `first load ${timings.firstLoadMs} ms, activate ${timings.activateMs} ms`);
+    const out = process.env.AGENT_SANDBOX_ACTIVATION_OUT;
+    if (out) fs.writeFileSync(out, JSON.stringify(timings) + '\n');
   });
 
   it('contributes the Sandboxes view', () => {
