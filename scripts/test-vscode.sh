@@ -30,3 +30,6 @@ bash test/vscode/make-workspace.sh "$workspace"
 mkdir -p .test-artifacts
 AGENT_SANDBOX_TEST_PHASE=main node out/test/vscode/runInServer.js --workspace "$workspace" --screenshot .test-artifacts/vscode-main.png "$@"
 AGENT_SANDBOX_TEST_PHASE=reattach node out/test/vscode/runInServer.js --workspace "$workspace" --screenshot .test-artifacts/vscode-reattach.png "$@"
+# A folder that is not a git repository (its own sandbox.toml activates the extension).
+mkdir -p "$scratch/plain" && cp "$workspace/sandbox.toml" "$scratch/plain/"
+AGENT_SANDBOX_TEST_PHASE=plain GIT_CEILING_DIRECTORIES="$scratch" node out/test/vscode/runInServer.js --workspace "$scratch/plain" --screenshot .test-artifacts/vscode-plain.png "$@"

@@ -163,6 +163,50 @@ async function activated(): Promise<void> {
     assert.ok(item('ui-one'), 'the other sandbox stays');
   });
 
+  it('Restart restarts the agent and its channel shows each run once', async () => {
+    await api.model.refresh();
+    const before = api.model.find('ui-one')!;
+    await vscode.commands.executeCommand(COMMAND.restart, 'ui-one');
+    await until('ui-one to run again', () => item('ui-one')?.description === 'engineer · running · sandbox/ui-one');
+    assert.equal(api.model.find('ui-one')?.containerId, before.containerId, 'the same container');
+    const output = await until('the third run to finish its steps', () => api.logs.received('ui-one').split('done\n').length === 4 && api.logs.received('ui-one'));
+    assert.equal(output, ENGINEER_OUTPUT.repeat(3));
+  });
+
+  it('an unreachable engine shows its state and how to start one; Retry reconnects', async () => {
+    const settings = vscode.workspace.getConfiguration('agentSandboxes');
+    await settings.update('engineHost', 'unix:///tmp/agent-sandboxes-no-engine.sock', vscode.ConfigurationTarget.Workspace);
+    try {
+      await until('the unreachable state', () => api.model.state === 'engineUnreachable');
+      assert.match(api.model.error!.message, /Cannot reach the container engine at unix:\/\/\/tmp\/agent-sandboxes-no-engine\.sock/);
+      assert.deepEqual(api.tree.getChildren(), [], 'the welcome content shows instead of a stale tree');
+    } finally {
+      await settings.update('engineHost', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+    await vscode.commands.executeCommand(COMMAND.retry);
+    await until('the ready state', () => api.model.state === 'ready' && item('ui-one'));
+  });
+
+  it('without a config file the view offers one; Create sandbox.toml writes a commented starter', async () => {
+    const settings = vscode.workspace.getConfiguration('agentSandboxes');
+    const starter = path.join(root, 'starter.toml');
+    await settings.update('configPath', 'starter.toml', vscode.ConfigurationTarget.Workspace);
+    try {
+      await until('the no-config state', () => api.model.state === 'noConfig');
+      const uri = await vscode.commands.executeCommand<vscode.Uri>(COMMAND.createConfig);
+      assert.equal(uri.fsPath, starter);
+      assert.match(await fs.readFile(starter, 'utf8'), /^# Agent Sandboxes: how agents run for this repository\./);
+      await until('the starter to load', () => api.model.state === 'ready' && api.model.config?.file === starter);
+      assert.deepEqual(Object.keys(api.model.config!.agents), ['engineer']);
+      assert.deepEqual(api.model.config!.warnings, [], 'the starter has no unknown keys');
+    } finally {
+      await settings.update('configPath', undefined, vscode.ConfigurationTarget.Workspace);
+      await fs.rm(starter, { force: true });
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    }
+    await until('the workspace config again', () => api.model.state === 'ready' && api.model.config?.file === path.join(root, 'sandbox.toml'));
+  });
+
   it('errors in sandbox.toml show in Problems at their line; saving the fix reloads', async () => {
     const uri = vscode.Uri.file(path.join(root, 'sandbox.toml'));
     const document = await vscode.workspace.openTextDocument(uri);
@@ -195,13 +239,24 @@ async function activated(): Promise<void> {
   it('shows the running sandbox again and its output resumes whole, nothing doubled', async () => {
     const treeItem = await until('ui-one in the tree', () => item('ui-one'));
     assert.equal(treeItem.description, 'engineer · running · sandbox/ui-one');
-    const output = await until('the output of both runs', () => api.logs.received('ui-one').split('done\n').length === 3 && api.logs.received('ui-one'));
-    assert.equal(output, ENGINEER_OUTPUT + ENGINEER_OUTPUT);
+    const output = await until('the output of all three runs', () => api.logs.received('ui-one').split('done\n').length === 4 && api.logs.received('ui-one'));
+    assert.equal(output, ENGINEER_OUTPUT.repeat(3));
     assert.equal(api.logs.isAttached('ui-one'), true);
   });
 
   it('removes what the suite made', async () => {
     assert.equal(await vscode.commands.executeCommand(COMMAND.remove, 'ui-one', { confirmed: true }), true);
     await until('an empty tree', () => api.tree.getChildren().length === 0);
+  });
+});
+
+(phase === 'plain' ? describe : describe.skip)('In a folder that is not a git repository', () => {
+  it('says so, and the commands explain why they cannot run', async () => {
+    const extension = vscode.extensions.getExtension<AgentSandboxesApi>(EXTENSION_ID)!;
+    api = await extension.activate();
+    await until('the not-a-repository state', () => api.model.state === 'notGitRepository');
+    assert.match(api.model.error!.message, /is not inside a git repository/);
+    assert.deepEqual(api.tree.getChildren(), []);
+    await assert.rejects(Promise.resolve(vscode.commands.executeCommand(COMMAND.newSandbox, { agent: 'x', task: 'y', name: 'z' })), /not inside a git repository/);
   });
 });
