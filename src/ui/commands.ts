@@ -6,6 +6,7 @@ import type { Sandboxes } from '../core/sandboxes';
 import { validateSandboxName } from '../core/worktrees';
 import { BASE_SCHEME, COMMAND, SETTINGS, VIEW_ID } from './ids';
 import type { LogChannels } from './logChannels';
+import type { ChangedFile } from '../core/worktrees';
 import type { SandboxModel, SandboxView } from './model';
 import { createShellTerminal } from './shell';
 import type { ChangeNode, PortNode, SandboxNode } from './tree';
@@ -79,6 +80,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     [COMMAND.createConfig]: () => createConfig(ctx),
     [COMMAND.showMenu]: () => showMenu(ctx),
     [COMMAND.openChangedFile]: (node: ChangeNode) => openChange(node),
+    [COMMAND.reviewChanges]: async (arg?: SandboxArg) => reviewChanges(ctx, await pick(ctx, arg, 'Review the changes of', (s) => Boolean(s.worktree))),
     [COMMAND.openPort]: (node: PortNode) => vscode.env.openExternal(vscode.Uri.parse(node.url)),
   };
   return Object.entries(table).map(([id, handler]) =>
@@ -267,6 +269,7 @@ async function showMenu(ctx: CommandContext): Promise<void> {
   const running = s.state === 'running';
   const actions = [
     { label: '$(output) Show Logs', command: COMMAND.showLogs },
+    { label: '$(diff-multiple) Review Changes', command: COMMAND.reviewChanges },
     running ? { label: '$(debug-stop) Stop', command: COMMAND.stop } : { label: '$(debug-start) Start', command: COMMAND.start },
     ...(running ? [{ label: '$(terminal) Attach Shell', command: COMMAND.attachShell }] : []),
     { label: '$(debug-restart) Restart', command: COMMAND.restart },
@@ -277,11 +280,31 @@ async function showMenu(ctx: CommandContext): Promise<void> {
   if (action) await vscode.commands.executeCommand(action.command, s.name);
 }
 
-async function openChange(node: ChangeNode): Promise<void> {
-  const { sandbox, change } = node;
+/** The two sides of a changed file's diff: the file at the sandbox's base, and the agent's worktree. */
+function diffSides(sandbox: SandboxView, change: ChangedFile): { base: vscode.Uri; current: vscode.Uri } {
   const base = vscode.Uri.from({ scheme: BASE_SCHEME, path: `/${change.from ?? change.path}`, query: sandbox.name });
   const current = change.status === 'deleted' ? base.with({ query: `${sandbox.name}&deleted` }) : vscode.Uri.file(path.join(sandbox.worktree, change.path));
-  await vscode.commands.executeCommand('vscode.diff', base, current, `${change.path} (${sandbox.name}: base ↔ agent)`);
+  return { base, current };
+}
+
+async function openChange(node: ChangeNode): Promise<void> {
+  const { base, current } = diffSides(node.sandbox, node.change);
+  await vscode.commands.executeCommand('vscode.diff', base, current, `${node.change.path} (${node.sandbox.name}: base ↔ agent)`);
+}
+
+/** Everything the agent changed against its base, committed or not, in VS Code's multi-file diff editor. */
+async function reviewChanges(ctx: CommandContext, sandbox: SandboxView): Promise<number> {
+  const changes = await requireCore(ctx).changedFiles(sandbox.name);
+  if (changes.length === 0) {
+    void vscode.window.showInformationMessage(`The agent of ${sandbox.name} has changed nothing yet.`);
+    return 0;
+  }
+  const resources = changes.map((change) => {
+    const { base, current } = diffSides(sandbox, change);
+    return [current, base, current];
+  });
+  await vscode.commands.executeCommand('vscode.changes', `${sandbox.name}: the agent's changes against its base`, resources);
+  return changes.length;
 }
 
 /** Serves files as they were at a sandbox's base commit, for the left side of its diffs. */

@@ -18,6 +18,7 @@ export const COMMAND = {
   start: 'agentSandboxes.start',
   restart: 'agentSandboxes.restart',
   attachShell: 'agentSandboxes.attachShell',
+  reviewChanges: 'agentSandboxes.reviewChanges',
   detach: 'agentSandboxes.detach',
   openWorktree: 'agentSandboxes.openWorktree',
   copyContainerId: 'agentSandboxes.copyContainerId',

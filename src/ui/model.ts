@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SandboxConfig } from '../core/config';
@@ -122,7 +123,9 @@ export class SandboxModel implements vscode.Disposable {
       },
       abort.signal,
     );
-    const worktrees = vscode.Uri.file(path.join(sandboxes.repo.commonDir, 'agent-sandboxes'));
+    // The watched folder must exist when the watcher starts: one that appears later may go unwatched.
+    mkdirSync(sandboxes.repo.stateRoot, { recursive: true });
+    const worktrees = vscode.Uri.file(sandboxes.repo.stateRoot);
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(worktrees, '**/*'));
     watcher.onDidChange(() => this.scheduleRefresh());
     watcher.onDidCreate(() => this.scheduleRefresh());

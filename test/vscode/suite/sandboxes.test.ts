@@ -107,6 +107,16 @@ async function activated(): Promise<void> {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
+  it('Review Changes opens every change against the base in one multi-file diff', async () => {
+    const count = await vscode.commands.executeCommand<number>(COMMAND.reviewChanges, 'ui-one');
+    assert.equal(count, 2);
+    const tab = await until('the multi-diff tab', () => vscode.window.tabGroups.activeTabGroup.activeTab);
+    // The multi-file diff's tab input type is not public API in 1.100: its title and kind tell it apart.
+    assert.equal(tab.label, "ui-one: the agent's changes against its base (2 files)");
+    assert.ok(!(tab.input instanceof vscode.TabInputText) && !(tab.input instanceof vscode.TabInputTextDiff), 'not a single-file editor');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
   it('Copy Container Id puts the id on the clipboard', async () => {
     const id = await vscode.commands.executeCommand<string>(COMMAND.copyContainerId, 'ui-one');
     assert.match(id, /^[0-9a-f]{64}$/);
