@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what is missing, starts an engine if none answers,
-# builds, then runs the unit tests, the integration tests against the real engine, and the extension's
-# suite inside a real VS Code.
+# builds, then runs the unit tests, the integration tests against the real engine, the extension's
+# suite inside a real VS Code, and the UI test that clicks through that VS Code as a person would.
 #   npm test            (or: bash scripts/test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +14,4 @@ npm run --silent build
 npx tsc -p .
 node --test --test-concurrency=1 out/test/unit/ out/test/integration/
 bash scripts/test-vscode.sh
+bash scripts/test-ui.sh

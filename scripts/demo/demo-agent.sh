@@ -10,7 +10,7 @@ step=1
 for word in Reading Planning Writing Testing; do
   say "step $step: $word..."
   step=$((step + 1))
-  sleep 2
+  sleep 8
 done
 cat > greeting.sh <<'SH'
 #!/bin/sh
@@ -25,4 +25,5 @@ sh ./greeting.sh sandbox
 echo "- greeting.sh says hello (added by the demo agent)" >> README.md
 say "left README.md changed but uncommitted, for you to review"
 git status --short
-say "done"
+say "done; staying up a while so you can attach a shell (Attach Shell, or agent-sandbox exec NAME -- sh)"
+sleep 300

@@ -41,6 +41,8 @@ export interface SandboxInfo {
   containerId?: string;
   image?: string;
   exitCode?: number;
+  /** The engine killed the agent for exceeding its memory limit. */
+  oomKilled?: boolean;
   /** none, nat or host, as the container was created. */
   network?: string;
   limits?: { cpus: number; memoryBytes: number; pids: number };
@@ -236,6 +238,7 @@ export class Sandboxes {
       containerId: container?.Id,
       image: container?.Image ?? record?.image,
       exitCode: ended ? inspected?.State.ExitCode : undefined,
+      oomKilled: ended && inspected?.State.OOMKilled ? true : undefined,
       network: host?.NetworkMode === 'bridge' || host?.NetworkMode === 'default' ? 'nat' : host?.NetworkMode,
       limits: host ? { cpus: (host.NanoCpus ?? 0) / 1e9, memoryBytes: host.Memory ?? 0, pids: host.PidsLimit ?? 0 } : undefined,
       ports: (container?.Ports ?? [])

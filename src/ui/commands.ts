@@ -182,7 +182,7 @@ async function newSandbox(ctx: CommandContext, options: NewSandboxOptions = {}):
     ),
   );
   await ctx.logs.attach(name);
-  if (vscode.workspace.getConfiguration(SETTINGS.section, ctx.folder).get<boolean>(SETTINGS.revealLogsOnStart, true)) await ctx.logs.show(name);
+  if (vscode.workspace.getConfiguration(SETTINGS.section, ctx.folder).get<boolean>(SETTINGS.revealLogsOnStart, true)) await ctx.logs.show(name, true);
   return name;
 }
 

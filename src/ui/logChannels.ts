@@ -24,7 +24,8 @@ export class LogChannels implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
   ) {
     this.subscription = model.onDidSandboxEvent(({ name, action }) => {
-      if (action === 'start' || action === 'restart') void this.attach(name);
+      // A restart sends `start` too: attaching on both would read the log twice.
+      if (action === 'start') void this.attach(name);
       if (action === 'destroy') this.close(name);
     });
   }
@@ -47,9 +48,10 @@ export class LogChannels implements vscode.Disposable {
     return `Sandbox: ${name}`;
   }
 
-  async show(name: string): Promise<void> {
+  /** Shows the channel; `preserveFocus` when the user did not ask for it (a new sandbox revealing its output). */
+  async show(name: string, preserveFocus = false): Promise<void> {
     if (!this.isAttached(name)) await this.attach(name);
-    this.streams.get(name)?.channel.show(true);
+    this.streams.get(name)?.channel.show(preserveFocus);
   }
 
   /** (Re)reads the sandbox's whole output into its channel and follows it while the container runs. */

@@ -32,7 +32,8 @@ export class SandboxStatusBar implements vscode.Disposable {
     } else {
       const running = this.model.list.filter((s) => s.state === 'running').length;
       this.item.text = `${this.model.building ? '$(loading~spin)' : '$(vm)'} ${engine}: ${running} running`;
-      this.item.tooltip = `Agent Sandboxes on ${engine}: ${this.model.list.length} sandbox(es), ${running} running${this.model.building ? ', building' : ''}.\nClick to pick a sandbox.`;
+      const count = this.model.list.length;
+      this.item.tooltip = `Agent Sandboxes on ${engine}: ${count} sandbox${count === 1 ? '' : 'es'}, ${running} running${this.model.building ? ', building' : ''}.\nClick to pick a sandbox.`;
       this.item.backgroundColor = undefined;
     }
     this.item.show();

@@ -15,7 +15,8 @@ export class SandboxNode {
     const s = this.sandbox;
     const item = new vscode.TreeItem(s.name, vscode.TreeItemCollapsibleState.Collapsed);
     item.id = `sandbox:${s.name}`;
-    item.description = [s.agent, stateLabel(s), s.branch].filter(Boolean).join(' · ');
+    // The state first: a narrow side bar cuts the description from the end.
+    item.description = [stateLabel(s), s.agent, s.branch].filter(Boolean).join(' · ');
     item.iconPath = stateIcon(s);
     item.contextValue = `sandbox.${s.pending ? 'building' : s.state}${s.containerId ? '.container' : ''}`;
     item.tooltip = tooltip(s);
@@ -80,9 +81,10 @@ export class ExitNode {
 
   getTreeItem(): vscode.TreeItem {
     const code = this.sandbox.exitCode ?? 0;
-    const item = new vscode.TreeItem(code === 0 ? 'Agent finished (exit 0)' : `Agent failed (exit ${code})`);
+    const how = exitLabel(this.sandbox);
+    const item = new vscode.TreeItem(code === 0 ? 'Agent finished (exit 0)' : how === 'stopped' ? `Agent stopped (exit ${code})` : how === 'out of memory' ? `Agent killed: out of memory (exit ${code})` : `Agent failed (exit ${code})`);
     item.id = `exit:${this.sandbox.name}`;
-    item.iconPath = new vscode.ThemeIcon(code === 0 ? 'pass' : 'error', new vscode.ThemeColor(code === 0 ? 'testing.iconPassed' : 'testing.iconFailed'));
+    item.iconPath = code === 0 ? new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')) : how === 'stopped' ? new vscode.ThemeIcon('debug-stop') : new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'));
     item.contextValue = 'exit';
     return item;
   }
@@ -112,9 +114,17 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<TreeNode>, v
   }
 }
 
+/** How an agent ended: SIGTERM (143) and SIGKILL (137) are what a stop sends, not failures of the agent. */
+function exitLabel(s: SandboxView): string {
+  if (s.oomKilled) return 'out of memory';
+  if (s.exitCode === 0) return 'finished';
+  if (s.exitCode === 143 || s.exitCode === 137) return 'stopped';
+  return `failed (${s.exitCode ?? '?'})`;
+}
+
 export function stateLabel(s: SandboxView): string {
   if (s.pending) return 'building';
-  if (s.state === 'exited') return s.exitCode === 0 ? 'finished' : `failed (${s.exitCode ?? '?'})`;
+  if (s.state === 'exited') return exitLabel(s);
   if (s.state === 'missing') return 'container missing';
   return s.state;
 }
@@ -125,9 +135,9 @@ function stateIcon(s: SandboxView): vscode.ThemeIcon {
     case 'running':
       return new vscode.ThemeIcon('play-circle', new vscode.ThemeColor('testing.iconQueued'));
     case 'exited':
-      return s.exitCode === 0
-        ? new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed'))
-        : new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'));
+      if (s.exitCode === 0) return new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed'));
+      if (exitLabel(s) === 'stopped') return new vscode.ThemeIcon('debug-stop');
+      return new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'));
     case 'paused':
       return new vscode.ThemeIcon('debug-pause');
     case 'missing':

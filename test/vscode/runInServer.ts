@@ -13,15 +13,14 @@
 //      AGENT_SANDBOX_CHROMIUM (default /usr/bin/chromium). All of this process's environment reaches the
 //      extension host, so the tests see it (TMPDIR is pointed into the temp folder, which is removed at the end).
 // Exit code: 0 when every test passed, 1 otherwise (failure, no verdict, hang, crash); 130/143 on SIGINT/SIGTERM.
-import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as util from 'util';
-import { Browser, ConsoleMessage, Page, chromium } from 'playwright-core';
+import { Browser, ConsoleMessage, Page } from 'playwright-core';
+import { REPO_ROOT, Tail, VscodeServer, closeBrowser, locateServer, onSignals, openBrowser } from './server';
 import { makeTestWorkspace } from './workspace';
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const TESTS_ENTRY = path.join(REPO_ROOT, 'out', 'test', 'vscode', 'suite', 'index.js');
 // suite/index.ts starts every line the extension host prints with this (see there).
 const MARK = '[exthost] ';
@@ -75,76 +74,13 @@ function say(message: string): void {
   process.stderr.write(`runInServer: ${message}\n`);
 }
 
-/** Keeps the last lines written to a stream, for the report when something goes wrong. */
-class Tail {
-  private lines: string[] = [];
-  private partial = '';
-  constructor(private readonly max = 60) {}
-  push(chunk: string): void {
-    const parts = (this.partial + chunk).split('\n');
-    this.partial = parts.pop() ?? '';
-    this.lines.push(...parts);
-    if (this.lines.length > this.max) this.lines.splice(0, this.lines.length - this.max);
-  }
-  text(): string {
-    return [...this.lines, ...(this.partial ? [this.partial] : [])].join('\n');
-  }
-}
-
-function lastLines(file: string, count: number): string {
-  try {
-    const lines = fs.readFileSync(file, 'utf8').split('\n');
-    return lines.slice(-count - 1).join('\n').trimEnd();
-  } catch (err) {
-    return `(cannot read ${file}: ${(err as Error).message})`;
-  }
-}
-
-function findFiles(dir: string, match: (name: string) => boolean): string[] {
-  const found: string[] = [];
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return found;
-  }
-  for (const entry of entries) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...findFiles(full, match));
-    else if (entry.isFile() && match(entry.name)) found.push(full);
-  }
-  return found.sort();
-}
-
-function locateServer(): string {
-  const fromEnv = process.env.AGENT_SANDBOX_VSCODE_SERVER;
-  if (fromEnv) return fromEnv;
-  say('locating the VS Code server (scripts/vscode-server.sh)');
-  const out = execFileSync('bash', [path.join(REPO_ROOT, 'scripts', 'vscode-server.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return out.trim().split('\n').pop() ?? '';
-}
-
-function writeJson(file: string, value: unknown): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
-}
-
 /** How the run ended. */
 type Verdict = { code: 0 | 1; why: string };
 
 class Run {
   private readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-sandboxes-vscode-'));
-  private readonly userData = path.join(this.root, 'user-data');
-  private readonly serverData = path.join(this.root, 'server-data');
-  private readonly extensions = path.join(this.root, 'extensions');
-  private readonly tmp = path.join(this.root, 'tmp');
-  private readonly serverLog = path.join(this.root, 'server.log');
-  private readonly serverTail = new Tail();
+  private server?: VscodeServer;
   private readonly workbenchTail = new Tail();
-  private server?: ChildProcess;
   private browser?: Browser;
   private page?: Page;
   private settle!: (verdict: Verdict) => void;
@@ -162,95 +98,24 @@ class Run {
   }
 
   async start(): Promise<void> {
-    const serverMain = locateServer();
-    if (!fs.existsSync(serverMain)) throw new Error(`no VS Code server at ${serverMain}`);
+    const serverMain = locateServer(say);
     if (!fs.existsSync(TESTS_ENTRY)) throw new Error(`no ${TESTS_ENTRY}: run \`npx tsc -p .\` first`);
     if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'extension.js'))) throw new Error('no dist/extension.js: run `npm run build` first');
 
     const workspace = this.options.workspace ?? path.join(this.root, 'workspace');
     if (!this.options.workspace) makeTestWorkspace(workspace);
-    fs.mkdirSync(this.tmp, { recursive: true });
-    fs.mkdirSync(this.extensions, { recursive: true });
-    // Without this the trust dialog keeps extensions in Restricted Mode. The browser side reads its user settings
-    // from the user data dir; the server's copy does no harm.
-    const settings = {
-      'security.workspace.trust.enabled': false,
-      'workbench.startupEditor': 'none',
-      'extensions.autoCheckUpdates': false,
-      'extensions.autoUpdate': false,
-      'update.mode': 'none',
-      'telemetry.telemetryLevel': 'off',
-      'workbench.enableExperiments': false,
-      'git.openRepositoryInParentFolders': 'never',
-    };
-    writeJson(path.join(this.userData, 'User', 'settings.json'), settings);
-    writeJson(path.join(this.serverData, 'data', 'User', 'settings.json'), settings);
-    writeJson(path.join(this.serverData, 'data', 'Machine', 'settings.json'), settings);
-
-    const port = await this.startServer(serverMain);
-    const base = `http://127.0.0.1:${port}`;
-    const remote = (p: string): string => `vscode-remote://127.0.0.1:${port}${p}`;
-    const payload = JSON.stringify([
-      ['extensionDevelopmentPath', remote(REPO_ROOT)],
-      ['extensionTestsPath', remote(TESTS_ENTRY)],
-    ]);
-    const url = `${base}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`;
-    say(`VS Code server on ${base}, workspace ${workspace}`);
-    await this.openBrowser(url);
-  }
-
-  private startServer(serverMain: string): Promise<number> {
-    const log = fs.openSync(this.serverLog, 'a');
-    const args = [serverMain, '--host', '127.0.0.1', '--port', '0', '--without-connection-token',
-      '--accept-server-license-terms', '--disable-telemetry',
-      '--user-data-dir', this.userData, '--server-data-dir', this.serverData, '--extensions-dir', this.extensions];
-    // The extension host inherits the server's environment: everything we were given, TMPDIR aside (the
-    // server's and the tests' temp files go into our temp folder and leave with it).
-    const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: this.tmp, AGENT_SANDBOX_VSCODE_MARK: MARK };
-    delete env.ELECTRON_RUN_AS_NODE;
-    delete env.VSCODE_IPC_HOOK_CLI;
-    const server = spawn(process.execPath, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.server = server;
-    return new Promise<number>((resolve, reject) => {
-      let port = 0;
-      const onData = (chunk: Buffer): void => {
-        const text = chunk.toString();
-        fs.writeSync(log, text);
-        this.serverTail.push(text);
-        if (!port) {
-          const m = /Extension host agent listening on (\d+)/.exec(this.serverTail.text());
-          if (m) {
-            port = Number(m[1]);
-            resolve(port);
-          }
-        }
-      };
-      server.stdout?.on('data', onData);
-      server.stderr?.on('data', onData);
-      server.on('error', (err) => reject(err));
-      server.on('close', () => fs.closeSync(log)); // after its output has all been read
-      server.on('exit', (code, signal) => {
-        const why = `the VS Code server exited (${signal ?? code})`;
-        if (!port) reject(new Error(`${why} before listening:\n${this.serverTail.text()}`));
-        this.finish(1, why);
-      });
-    });
+    this.server = new VscodeServer({ serverMain, root: this.root, env: { AGENT_SANDBOX_VSCODE_MARK: MARK } });
+    await this.server.start();
+    void this.server.exited.then((why) => this.finish(1, why));
+    say(`VS Code server on ${this.server.origin}, workspace ${workspace}`);
+    await this.openBrowser(this.server.workbenchUrl(workspace, TESTS_ENTRY));
   }
 
   private async openBrowser(url: string): Promise<void> {
-    this.browser = await chromium.launch({
-      executablePath: process.env.AGENT_SANDBOX_CHROMIUM || '/usr/bin/chromium',
-      headless: true,
-      handleSIGINT: false,
-      handleSIGTERM: false,
-      handleSIGHUP: false,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    this.browser.on('disconnected', () => this.finish(1, 'the browser went away'));
-    const context = await this.browser.newContext({ viewport: { width: 1400, height: 900 } });
-    const page = await context.newPage();
+    const { browser, page } = await openBrowser({ width: 1400, height: 900 });
+    this.browser = browser;
     this.page = page;
+    browser.on('disconnected', () => this.finish(1, 'the browser went away'));
     page.on('crash', () => this.finish(1, 'the page crashed'));
     page.on('pageerror', (err) => this.debug(`page error: ${err.message}`));
     page.on('console', (msg) => this.onConsole(msg));
@@ -297,17 +162,10 @@ class Run {
     return c.seen ? `${c.passing} passed, ${c.failing} failed${c.pending ? `, ${c.pending} skipped` : ''}` : undefined;
   }
 
-  /** The last lines of the server's log and of the logs the server and extension host wrote. */
+  /** The last lines of the server's output, the workbench's log and the logs the server and extension host wrote. */
   report(): string {
-    const parts = [`--- VS Code server output (${this.serverLog}) ---`, this.serverTail.text() || '(none)',
-      '--- workbench log (the page) ---', this.workbenchTail.text() || '(none)'];
-    const logs = findFiles(this.userData, (n) => n.endsWith('.log'))
-      .concat(findFiles(this.serverData, (n) => n.endsWith('.log')));
-    const wanted = logs.filter((f) => /exthost|remoteagent/.test(path.basename(f)));
-    for (const file of wanted.length ? wanted : logs) {
-      parts.push(`--- ${path.relative(this.root, file)} ---`, lastLines(file, 40));
-    }
-    return parts.join('\n');
+    const workbench: [string, string] = ['workbench log (the page)', this.workbenchTail.text()];
+    return this.server?.report([workbench]) ?? `--- ${workbench[0]} ---\n${workbench[1] || '(none)'}`;
   }
 
   async screenshot(): Promise<void> {
@@ -328,17 +186,8 @@ class Run {
   }
 
   private async doCleanup(): Promise<void> {
-    if (this.browser) {
-      await Promise.race([this.browser.close().catch(() => undefined), sleep(10000)]);
-    }
-    const server = this.server;
-    if (server?.pid !== undefined && server.exitCode === null && server.signalCode === null) {
-      const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-      killGroup(server.pid, 'SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-    }
-    // The extension host, pty host and file watcher are in the server's process group: none outlives it.
-    if (server?.pid !== undefined) killGroup(server.pid, 'SIGKILL');
+    await closeBrowser(this.browser);
+    await this.server?.stop();
     if (this.options.keep) {
       say(`kept ${this.root}`);
     } else {
@@ -347,31 +196,10 @@ class Run {
   }
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    /* already gone */
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const run = new Run(options);
-  let signalled: number | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled !== undefined) return;
-    signalled = signal === 'SIGINT' ? 130 : 143;
-    say(`${signal}: cleaning up`);
-    void run.cleanup().finally(() => process.exit(signalled));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
+  const signalled = onSignals(say, () => run.cleanup());
 
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
@@ -380,7 +208,8 @@ async function main(): Promise<number> {
       timer = setTimeout(() => resolve({ code: 1, why: `no verdict within ${options.timeoutMs / 1000} s` }), options.timeoutMs);
     });
     const verdict = await Promise.race([run.start().then(() => Promise.race([run.verdict, timedOut])), timedOut]);
-    if (signalled !== undefined) return signalled; // the signal handler is cleaning up and exits
+    const signal = signalled();
+    if (signal !== undefined) return signal; // the signal handler is cleaning up and exits
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     await run.screenshot();
     if (verdict.code !== 0) {
@@ -396,7 +225,8 @@ async function main(): Promise<number> {
     }
     return verdict.code;
   } catch (err) {
-    if (signalled !== undefined) return signalled;
+    const signal = signalled();
+    if (signal !== undefined) return signal;
     say(`FAILED: ${(err as Error).stack ?? String(err)}`);
     process.stderr.write(run.report() + '\n');
     return 1;

@@ -67,7 +67,7 @@ async function activated(): Promise<void> {
     assert.equal(name, 'ui-one');
     const treeItem = await until('ui-one in the tree', () => item('ui-one'));
     assert.equal(treeItem.label, 'ui-one');
-    assert.equal(treeItem.description, 'engineer · running · sandbox/ui-one');
+    assert.equal(treeItem.description, 'running · engineer · sandbox/ui-one');
     assert.equal(treeItem.contextValue, 'sandbox.running.container');
     assert.equal((treeItem.iconPath as vscode.ThemeIcon).id, 'play-circle');
     const tooltip = (treeItem.tooltip as vscode.MarkdownString).value;
@@ -139,7 +139,7 @@ async function activated(): Promise<void> {
         error && (error as { code?: number }).code !== 3 ? reject(error) : resolve(),
       ),
     );
-    const node = await until('cli-made to show as failed', () => item('cli-made')?.description === 'quick · failed (3) · sandbox/cli-made' && sandboxNode('cli-made'));
+    const node = await until('cli-made to show as failed', () => item('cli-made')?.description === 'failed (3) · quick · sandbox/cli-made' && sandboxNode('cli-made'));
     assert.equal((node.getTreeItem().iconPath as vscode.ThemeIcon).id, 'error');
     const exit = node.getChildren().find((c): c is ExitNode => c.kind === 'exit');
     assert.equal(exit?.getTreeItem().label, 'Agent failed (exit 3)');
@@ -147,10 +147,11 @@ async function activated(): Promise<void> {
 
   it('Stop and Start change the state in the tree', async () => {
     await vscode.commands.executeCommand(COMMAND.stop, 'ui-one');
-    await until('ui-one to stop', () => /^engineer · (failed \(\d+\)|finished) · sandbox\/ui-one$/.test(String(item('ui-one')?.description)));
+    await until('ui-one to show as stopped', () => item('ui-one')?.description === 'stopped · engineer · sandbox/ui-one');
+    assert.equal((item('ui-one')?.iconPath as vscode.ThemeIcon).id, 'debug-stop');
     assert.equal(item('ui-one')?.contextValue, 'sandbox.exited.container');
     await vscode.commands.executeCommand(COMMAND.start, 'ui-one');
-    await until('ui-one to run again', () => item('ui-one')?.description === 'engineer · running · sandbox/ui-one');
+    await until('ui-one to run again', () => item('ui-one')?.description === 'running · engineer · sandbox/ui-one');
     // Its channel was re-read from the first line: both runs, once each.
     const output = await until('the second run to finish its steps', () => api.logs.received('ui-one').split('done\n').length === 3 && api.logs.received('ui-one'));
     assert.equal(output, ENGINEER_OUTPUT + ENGINEER_OUTPUT);
@@ -177,7 +178,7 @@ async function activated(): Promise<void> {
     await api.model.refresh();
     const before = api.model.find('ui-one')!;
     await vscode.commands.executeCommand(COMMAND.restart, 'ui-one');
-    await until('ui-one to run again', () => item('ui-one')?.description === 'engineer · running · sandbox/ui-one');
+    await until('ui-one to run again', () => item('ui-one')?.description === 'running · engineer · sandbox/ui-one');
     assert.equal(api.model.find('ui-one')?.containerId, before.containerId, 'the same container');
     const output = await until('the third run to finish its steps', () => api.logs.received('ui-one').split('done\n').length === 4 && api.logs.received('ui-one'));
     assert.equal(output, ENGINEER_OUTPUT.repeat(3));
@@ -248,7 +249,7 @@ async function activated(): Promise<void> {
 
   it('shows the running sandbox again and its output resumes whole, nothing doubled', async () => {
     const treeItem = await until('ui-one in the tree', () => item('ui-one'));
-    assert.equal(treeItem.description, 'engineer · running · sandbox/ui-one');
+    assert.equal(treeItem.description, 'running · engineer · sandbox/ui-one');
     const output = await until('the output of all three runs', () => api.logs.received('ui-one').split('done\n').length === 4 && api.logs.received('ui-one'));
     assert.equal(output, ENGINEER_OUTPUT.repeat(3));
     assert.equal(api.logs.isAttached('ui-one'), true);
