@@ -15,3 +15,4 @@ npx tsc -p .
 node --test --test-concurrency=1 out/test/unit/ out/test/integration/
 bash scripts/test-vscode.sh
 bash scripts/test-ui.sh
+bash scripts/test-vsix.sh
