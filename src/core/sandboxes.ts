@@ -224,11 +224,14 @@ export class Sandboxes {
     const record = await readRecord(paths);
     const head = await this.repo.importAgentCommits(name).catch(() => undefined);
     const inspected = container ? await this.engine.docker.getContainer(container.Id).inspect().catch(() => undefined) : undefined;
-    const ended = container?.State === 'exited' || container?.State === 'dead';
+    // The state from inspect, not from the list: Docker sends `die` before its list reflects the exit, and
+    // inspect reads the container itself.
+    const state = (inspected?.State.Status ?? container?.State ?? 'missing') as SandboxState;
+    const ended = state === 'exited' || state === 'dead';
     const host = inspected?.HostConfig;
     return {
       name,
-      state: (container?.State as SandboxState | undefined) ?? 'missing',
+      state,
       agent: container?.Labels[LABEL.agent] ?? record?.agent ?? '',
       branch: container?.Labels[LABEL.branch] ?? record?.branch ?? paths.branch,
       base: container?.Labels[LABEL.base] ?? record?.base ?? '',

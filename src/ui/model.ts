@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, watch } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SandboxConfig } from '../core/config';
@@ -10,6 +10,9 @@ import { Sandboxes } from '../core/sandboxes';
 import type { SandboxInfo } from '../core/sandboxes';
 import type { ChangedFile } from '../core/worktrees';
 import { CONTEXT_STATE } from './ids';
+
+/** How often at most file changes in the sandboxes refresh the view. */
+const FILE_REFRESH_MS = 300;
 
 /** What the view can show: mirrors the welcome contents in package.json. */
 export type ViewState = 'loading' | 'untrusted' | 'noFolder' | 'notGitRepository' | 'configError' | 'engineUnreachable' | 'noConfig' | 'ready';
@@ -108,7 +111,8 @@ export class SandboxModel implements vscode.Disposable {
         const name = event.Actor.Attributes[LABEL.name];
         this.log.trace(`engine event: ${event.Action} ${name ?? event.Actor.ID}`);
         this.scheduleRefresh();
-        if (name) void this.refreshing?.then(() => this.eventEmitter.fire({ name, action: event.Action.split(':')[0] }));
+        // Listeners (the log channels) need the event itself, not the refreshed list: fire it now, always.
+        if (name) this.eventEmitter.fire({ name, action: event.Action.split(':')[0] });
       },
       (connected, error) => {
         if (abort.signal.aborted) return;
@@ -123,20 +127,28 @@ export class SandboxModel implements vscode.Disposable {
       },
       abort.signal,
     );
-    // The watched folder must exist when the watcher starts: one that appears later may go unwatched.
+    // Node's own recursive watcher on the sandboxes' folders (worktrees and the agents' git dirs): VS Code's
+    // file watcher, measured here, did not reliably report changes under .git/.
     mkdirSync(sandboxes.repo.stateRoot, { recursive: true });
-    const worktrees = vscode.Uri.file(sandboxes.repo.stateRoot);
-    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(worktrees, '**/*'));
-    watcher.onDidChange(() => this.scheduleRefresh());
-    watcher.onDidCreate(() => this.scheduleRefresh());
-    watcher.onDidDelete(() => this.scheduleRefresh());
-    abort.signal.addEventListener('abort', () => watcher.dispose());
+    try {
+      const watcher = watch(sandboxes.repo.stateRoot, { recursive: true }, () => this.scheduleRefresh(FILE_REFRESH_MS));
+      watcher.on('error', (error) => this.log.warn(`Watching ${sandboxes.repo.stateRoot} failed: ${error.message}; the view follows engine events only`));
+      abort.signal.addEventListener('abort', () => watcher.close());
+    } catch (error) {
+      this.log.warn(`Cannot watch ${sandboxes.repo.stateRoot}: ${(error as Error).message}; the view follows engine events only`);
+    }
   }
 
-  /** Coalesces bursts of events (a build, an agent writing many files) into one refresh. */
+  /**
+   * Coalesces bursts of events (a build, an agent writing many files) into one refresh at most every
+   * `delayMs`: a throttle, not a debounce, so a steady stream of writes cannot postpone it for ever.
+   */
   scheduleRefresh(delayMs = 150): void {
-    if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    this.refreshTimer = setTimeout(() => void this.refresh(), delayMs);
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      void this.refresh();
+    }, delayMs);
   }
 
   /**
@@ -163,13 +175,18 @@ export class SandboxModel implements vscode.Disposable {
     try {
       this.engineKind ??= (await sandboxes.engine.version()).kind;
       const infos = await sandboxes.list();
-      this.items = await Promise.all(infos.map(async (info) => ({ ...info, changes: await sandboxes.changedFiles(info.name).catch(() => []) })));
+      const items = await Promise.all(infos.map(async (info) => ({ ...info, changes: await sandboxes.changedFiles(info.name).catch(() => []) })));
+      // open() may have switched workspace or engine meanwhile: this answer is then about the old one.
+      if (this.sandboxes !== sandboxes) return;
+      this.items = items;
       this.lastError = undefined;
       this.setState(sandboxes.config.file ? 'ready' : 'noConfig');
     } catch (error) {
+      if (this.sandboxes !== sandboxes) return;
       this.lastError = error as Error;
       if (error instanceof EngineUnavailableError) {
         this.engineKind = undefined;
+        this.items = [];
         this.setState('engineUnreachable');
       } else {
         this.log.error(`Listing sandboxes failed: ${(error as Error).message}`);

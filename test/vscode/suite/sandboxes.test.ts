@@ -19,12 +19,12 @@ const ENGINEER_OUTPUT = 'task: say hello\nstep 1\nstep 2\nstep 3\nstep 4\nstep 5
 
 let api: AgentSandboxesApi;
 
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+async function until<T>(what: string | (() => string), probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -139,7 +139,7 @@ async function activated(): Promise<void> {
         error && (error as { code?: number }).code !== 3 ? reject(error) : resolve(),
       ),
     );
-    const node = await until('cli-made to show as failed', () => item('cli-made')?.description === 'failed (3) · quick · sandbox/cli-made' && sandboxNode('cli-made'));
+    const node = await until(() => `cli-made to show as failed; the tree shows: ${JSON.stringify(api.tree.getChildren().map((n) => n.getTreeItem().label + ' ' + n.getTreeItem().description))}`, () => item('cli-made')?.description === 'failed (3) · quick · sandbox/cli-made' && sandboxNode('cli-made'));
     assert.equal((node.getTreeItem().iconPath as vscode.ThemeIcon).id, 'error');
     const exit = node.getChildren().find((c): c is ExitNode => c.kind === 'exit');
     assert.equal(exit?.getTreeItem().label, 'Agent failed (exit 3)');
