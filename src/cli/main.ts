@@ -5,6 +5,8 @@ import { formatWarning } from '../core/config';
 import { errorMessage, SandboxError } from '../core/errors';
 import { Sandboxes } from '../core/sandboxes';
 import type { SandboxInfo } from '../core/sandboxes';
+import { SYNC_MODES } from '../core/sync';
+import type { ConflictPolicy, SyncMode, SyncResult } from '../core/sync';
 
 const USAGE = `agent-sandbox: run coding agents in containers, each on its own git worktree
 
@@ -17,9 +19,16 @@ Usage:
   agent-sandbox start NAME
   agent-sandbox build [--agent ROLE] [--force]
   agent-sandbox rm NAME [--force]
+  agent-sandbox diff NAME [--stat] [--files PATH...]
+  agent-sandbox sync NAME --mode merge|squash|cherry-pick|patch [--files PATH...]
+                     [--on-conflict stop|merge] [--output FILE] [--force]
 
 Every command takes --workspace DIR (default: the current directory).
-The workspace's sandbox.toml configures images, limits, network and agent roles.`;
+The workspace's sandbox.toml configures images, limits, network and agent roles.
+diff and sync include what the agent left uncommitted. sync never overwrites, resets or stashes your own
+uncommitted work: where the agent's changes meet it, sync stops before changing anything and names the
+files (--on-conflict stop, the default), or merges three ways and leaves conflict markers to resolve
+(--on-conflict merge; exit status 3). patch writes to --output (default: sandbox-NAME.patch here).`;
 
 /** Thrown for a command line that does not parse: exit status 2 and the usage. */
 class UsageError extends SandboxError {}
@@ -39,7 +48,19 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   start: COMMON,
   build: { ...COMMON, agent: { type: 'string', short: 'a' }, force: { type: 'boolean' } },
   rm: { ...COMMON, force: { type: 'boolean' } },
+  diff: { ...COMMON, stat: { type: 'boolean' }, files: { type: 'string', multiple: true } },
+  sync: {
+    ...COMMON,
+    mode: { type: 'string', short: 'm' },
+    files: { type: 'string', multiple: true },
+    'on-conflict': { type: 'string' },
+    output: { type: 'string', short: 'o' },
+    force: { type: 'boolean' },
+  },
 };
+
+/** `sync` left conflict markers for the user to resolve: done, but not cleanly. */
+const EXIT_CONFLICTS = 3;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -64,7 +85,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const positionals = parsed.positionals;
+  let positionals = parsed.positionals;
+  // `--files a b c`: the paths after the first one arrive as positionals.
+  const files = values.files as unknown as string[] | undefined;
+  if (files) {
+    files.push(...positionals.slice(1));
+    positionals = positionals.slice(0, 1);
+  }
   const needName = (): string => {
     if (positionals.length !== 1) throw new UsageError(`agent-sandbox ${command} takes one sandbox NAME.`, USAGE);
     return positionals[0];
@@ -134,8 +161,43 @@ export async function main(argv: string[]): Promise<number> {
     case 'rm':
       await sandboxes.remove(needName(), { force: Boolean(values.force) });
       return 0;
+    case 'diff': {
+      const out = await sandboxes.diff(needName(), { stat: Boolean(values.stat), color: Boolean(process.stdout.isTTY), files });
+      process.stdout.write(out);
+      await drained(process.stdout);
+      return 0;
+    }
+    case 'sync':
+      return sync(sandboxes, needName(), values, files, json);
   }
   return 2;
+}
+
+async function sync(sandboxes: Sandboxes, name: string, values: Record<string, string | boolean | undefined>, files: string[] | undefined, json: boolean): Promise<number> {
+  const mode = values.mode as SyncMode | undefined;
+  if (!mode || !SYNC_MODES.includes(mode)) throw new UsageError(`agent-sandbox sync needs --mode ${SYNC_MODES.join('|')}.`, USAGE);
+  const onConflict = (values['on-conflict'] ?? 'stop') as ConflictPolicy;
+  if (onConflict !== 'stop' && onConflict !== 'merge') throw new UsageError('--on-conflict is stop or merge.', USAGE);
+  const patchFile = mode === 'patch' ? path.resolve(String(values.output ?? `sandbox-${name}.patch`)) : undefined;
+  const result = await sandboxes.sync(name, { mode, files, onConflict, patchFile, overwritePatch: Boolean(values.force) });
+  if (json) printJson(result);
+  else process.stdout.write(`${describeSync(name, result)}\n`);
+  return result.conflicts.length > 0 ? EXIT_CONFLICTS : 0;
+}
+
+export function describeSync(name: string, result: SyncResult): string {
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (result.nothingToSync) return `Nothing to sync: the workspace already has everything ${name} changed.`;
+  const lines: string[] = [];
+  if (result.mode === 'patch') lines.push(`Wrote ${result.patchFile} (${count(result.files.length, 'file')}). Apply it with: git apply ${result.patchFile}`);
+  else if (result.mode === 'squash') lines.push(`Applied ${count(result.files.length, 'file')} from ${name} as uncommitted changes, for you to review and commit.`);
+  else if (result.mode === 'merge') lines.push(result.fastForward ? `Fast-forwarded to ${name}'s work (${count(result.files.length, 'file')}).` : `Merged ${name} (${count(result.files.length, 'file')}).`);
+  else lines.push(`Cherry-picked ${count(result.commits.length, 'commit')} from ${name}.`);
+  if (result.conflicts.length > 0) {
+    const next = result.mode === 'merge' ? 'then commit' : result.mode === 'cherry-pick' ? 'then git cherry-pick --continue' : 'then git add them';
+    lines.push(`Conflicts to resolve in ${count(result.conflicts.length, 'file')}: ${result.conflicts.join(', ')}; ${next}.`);
+  }
+  return lines.join('\n');
 }
 
 /** Streams the agent's output until it stops; Ctrl-C detaches and leaves the sandbox running. */

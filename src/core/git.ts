@@ -29,21 +29,35 @@ export function gitWithInput(
   input = '',
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
+  return gitRaw(cwd, args, { input, env }).then((result) => {
+    if (result.code === 0) return result.stdout.toString('utf8');
+    throw new GitError(`git ${args[0]} failed: ${result.stderr.trim()}`);
+  });
+}
+
+export interface GitResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/**
+ * git with the hardened config, resolving with its exit code and raw output whatever the code: for the
+ * commands whose exit code is an answer (merge-file, merge-tree) and for binary output.
+ */
+export function gitRaw(cwd: string, args: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<GitResult> {
   const fullArgs = HARDENED_CONFIG.flatMap((c) => ['-c', c]).concat(args);
   return new Promise((resolve, reject) => {
-    const child = spawn('git', fullArgs, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', fullArgs, { cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-      else reject(new GitError(`git ${args[0]} failed: ${Buffer.concat(err).toString('utf8').trim()}`));
-    });
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
     // git may exit before reading its input (an error, or a command that reads none): not our failure.
     child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
+    child.stdin.end(options.input ?? '');
   });
 }
 

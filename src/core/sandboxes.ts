@@ -13,7 +13,10 @@ import { ensureImage, imageNamePart } from './images';
 import { LABEL } from './labels';
 import { agentUserFor } from './user';
 import type { AgentUser } from './user';
-import { CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, validateSandboxName } from './worktrees';
+import { agentIdentity, CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, validateSandboxName } from './worktrees';
+import { captureAgentWork, changesBetween, diffAgentWork, syncAgentWork } from './sync';
+import type { AgentWork, SyncOptions, SyncResult } from './sync';
+import { withLock } from './lock';
 import type { ChangedFile, WorktreePaths } from './worktrees';
 
 export const WORKSPACE_IN_CONTAINER = '/workspace';
@@ -129,10 +132,7 @@ export class Sandboxes {
       this.repo.resolveCommit(options.base ?? 'HEAD'),
     ]);
     const image = await ensureImage(this.engine, role.container, this.repo.name, output, { signal: options.signal, cacheDir: this.repo.stateRoot });
-    const paths = await this.repo.createSandboxWorktree(options.name, base, this.agentUser, {
-      name: `${role.name} agent (sandbox ${options.name})`,
-      email: `${options.name}@agent-sandboxes.invalid`,
-    });
+    const paths = await this.repo.createSandboxWorktree(options.name, base, this.agentUser, agentIdentity(options.name, role.name));
     const record: SandboxRecord = {
       name: options.name,
       agent: role.name,
@@ -375,10 +375,38 @@ export class Sandboxes {
     await this.repo.removeSandboxWorktree(name);
   }
 
-  /** The files the agent changed against the sandbox's base, committed or not. */
+  /** The files the agent changed against the sandbox's base, committed or not, with lines added and removed. */
   async changedFiles(name: string): Promise<ChangedFile[]> {
+    const work = await this.agentWork(name).catch((error) => {
+      if (error instanceof SandboxNotFoundError) return undefined;
+      throw error;
+    });
+    return work ? changesBetween(this.repo.root, work.base, work.tip) : [];
+  }
+
+  /** The agent's work as commits: its own, and one holding what it left uncommitted (see captureAgentWork). */
+  async agentWork(name: string): Promise<AgentWork> {
     const record = await readRecord(this.repo.paths(name));
-    return record ? this.repo.changedFiles(name, record.base) : [];
+    if (!record) throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
+    return captureAgentWork(this.repo, name, record.base, agentIdentity(name, record.agent));
+  }
+
+  /** The agent's changes against its base as a unified diff, or its --stat summary. */
+  async diff(name: string, options: { stat?: boolean; color?: boolean; files?: string[] } = {}): Promise<Buffer> {
+    return diffAgentWork(this.repo.root, await this.agentWork(name), options);
+  }
+
+  /**
+   * Brings the agent's work into the workspace (see syncAgentWork). One sync at a time per repository: two
+   * at once would each check the workspace and then both write it.
+   */
+  async sync(name: string, options: SyncOptions): Promise<SyncResult> {
+    await fs.mkdir(this.repo.stateRoot, { recursive: true });
+    return withLock(path.join(this.repo.stateRoot, 'sync.lock'), async () => {
+      const work = await this.agentWork(name);
+      const record = await readRecord(this.repo.paths(name));
+      return syncAgentWork(this.repo, work, options, agentIdentity(name, record?.agent ?? 'sandbox'));
+    });
   }
 
   /** A file as it was at the sandbox's base commit (undefined where it did not exist there). */

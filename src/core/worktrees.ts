@@ -267,33 +267,6 @@ export class Repository {
       .map((entry) => entry.slice(3));
   }
 
-  /**
-   * What the agent changed against the sandbox's base: its commits and what it left in the worktree,
-   * untracked files included. Read with the host's own git metadata for the worktree, never its `.git` file.
-   */
-  async changedFiles(name: string, base: string): Promise<ChangedFile[]> {
-    const p = this.paths(name);
-    const adminDir = await this.adminDirOf(p.worktree);
-    if (!adminDir || !(await exists(p.worktree))) return [];
-    const scope = [`--git-dir=${adminDir}`, `--work-tree=${p.worktree}`];
-    const diff = await this.run([...scope, 'diff', '--name-status', '-z', '-M', base, '--']);
-    const fields = diff.split('\0');
-    const changes: ChangedFile[] = [];
-    for (let i = 0; i < fields.length - 1; ) {
-      const status = fields[i++];
-      if (status.startsWith('R') || status.startsWith('C')) {
-        const from = fields[i++];
-        changes.push({ path: fields[i++], status: 'renamed', from });
-      } else {
-        changes.push({ path: fields[i++], status: status === 'A' ? 'added' : status === 'D' ? 'deleted' : 'modified' });
-      }
-    }
-    const untracked = await this.run([...scope, 'ls-files', '--others', '--exclude-standard', '-z']);
-    for (const file of untracked.split('\0').filter(Boolean)) changes.push({ path: file, status: 'added' });
-    // Byte order, as git lists paths.
-    return changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  }
-
   /** A file as it was at a commit, or undefined where it did not exist. */
   async fileAt(commit: string, file: string): Promise<Buffer | undefined> {
     return new Promise((resolve) => {
@@ -329,11 +302,19 @@ export interface ChangedFile {
   status: 'added' | 'modified' | 'deleted' | 'renamed';
   /** For a rename, the path at the base. */
   from?: string;
+  /** Lines added and removed; absent for binary files. */
+  added?: number;
+  removed?: number;
 }
 
 export interface GitIdentity {
   name: string;
   email: string;
+}
+
+/** Who the agent's commits (and the commit of its uncommitted work) are by. */
+export function agentIdentity(sandbox: string, role: string): GitIdentity {
+  return { name: `${role} agent (sandbox ${sandbox})`, email: `${sandbox}@agent-sandboxes.invalid` };
 }
 
 /** Reads the agent's HEAD as data: a symbolic ref to a branch (loose or packed) or a detached commit id. */

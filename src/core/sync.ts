@@ -1,0 +1,690 @@
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConflictError, GitError, SandboxError } from './errors';
+import { gitRaw, gitWithInput } from './git';
+import type { ChangedFile, GitIdentity, Repository } from './worktrees';
+
+export const SYNC_MODES = ['merge', 'squash', 'cherry-pick', 'patch'] as const;
+export type SyncMode = (typeof SYNC_MODES)[number];
+
+/**
+ * What to do where the agent's changes and the workspace's meet: `stop` before changing anything, or
+ * `merge` three ways and leave conflict markers (and git's conflict stages) for the user to resolve.
+ */
+export type ConflictPolicy = 'stop' | 'merge';
+
+/** Everything the agent did, as commits: its own commits, and one more holding what it left uncommitted. */
+export interface AgentWork {
+  name: string;
+  branch: string;
+  /** The commit the sandbox was created from. */
+  base: string;
+  /** The tip of the sandbox's branch (the agent's commits). */
+  head: string;
+  /** `head`, or a commit on top of it with the worktree's uncommitted files (untracked ones included). */
+  tip: string;
+  uncommitted: boolean;
+}
+
+export interface SyncOptions {
+  mode: SyncMode;
+  /** Only these paths (or folders) of the agent's changes; every mode but cherry-pick. */
+  files?: string[];
+  onConflict?: ConflictPolicy;
+  /** Where `patch` writes; an existing file is kept unless `overwritePatch`. */
+  patchFile?: string;
+  overwritePatch?: boolean;
+}
+
+export interface SyncResult {
+  mode: SyncMode;
+  /** The agent changed nothing that is not already in the workspace. */
+  nothingToSync: boolean;
+  /** Workspace paths the sync wrote or deleted (for `patch`: the paths the patch holds). */
+  files: string[];
+  /** Paths left with conflict markers or conflict stages, for the user to resolve. */
+  conflicts: string[];
+  /** New commits on the workspace's branch (merge, cherry-pick). */
+  commits: string[];
+  fastForward?: boolean;
+  patchFile?: string;
+}
+
+export type SyncStopReason = 'local-changes' | 'staged-changes' | 'conflicts';
+
+/** A sync that stopped before changing anything, with the files in the way. */
+export class SyncConflictError extends ConflictError {
+  constructor(
+    message: string,
+    hint: string,
+    readonly reason: SyncStopReason,
+    readonly files: string[],
+  ) {
+    super(message, hint);
+  }
+}
+
+const ZERO_OID = /^0+$/;
+const LITERAL_PATHS = { GIT_LITERAL_PATHSPECS: '1' };
+
+interface Entry {
+  mode: string;
+  oid: string;
+}
+
+/** A directory sits where the agent has a file. */
+const DIRECTORY = 'directory' as const;
+type Current = Entry | typeof DIRECTORY;
+
+interface RawChange {
+  path: string;
+  before?: Entry;
+  after?: Entry;
+}
+
+/**
+ * Captures the agent's work as commits, without touching its worktree, its index or the host's branch:
+ * the worktree is read into a temporary index (so .gitignore applies and symlinks and the executable bit
+ * are kept) and written as a commit on top of the branch's tip.
+ */
+export async function captureAgentWork(repo: Repository, name: string, base: string, identity: GitIdentity): Promise<AgentWork> {
+  const paths = repo.paths(name);
+  const head = (await repo.importAgentCommits(name)) ?? base;
+  const work: AgentWork = { name, branch: paths.branch, base, head, tip: head, uncommitted: false };
+  const adminDir = await repo.adminDirOf(paths.worktree);
+  if (!adminDir || !(await exists(paths.worktree))) return work;
+  return withTempDir(async (tmp) => {
+    const env = { ...process.env, GIT_INDEX_FILE: path.join(tmp, 'index') };
+    const scope = [`--git-dir=${adminDir}`, `--work-tree=${paths.worktree}`];
+    // The host's index of the worktree always holds `head` (see importAgentCommits). Refreshed, its stat
+    // cache spares rehashing every file the agent left alone; a copy of it then takes the agent's changes.
+    await repo.run([...scope, 'update-index', '-q', '--refresh']).catch(() => undefined);
+    await copyIndex(path.join(adminDir, 'index'), env.GIT_INDEX_FILE);
+    await repo.run([...scope, 'add', '-A'], env);
+    const tree = (await repo.run([...scope, 'write-tree'], env)).trim();
+    if (tree === (await treeOf(repo.root, head))) return work;
+    const tip = await commitTree(repo.root, tree, [head], `Uncommitted work in sandbox ${name}`, identity);
+    return { ...work, tip, uncommitted: true };
+  });
+}
+
+/** The files changed between two commits, renames paired, with lines added and removed. */
+export async function changesBetween(root: string, from: string, to: string): Promise<ChangedFile[]> {
+  const [status, numstat] = await Promise.all([
+    gitWithInput(root, ['diff-tree', '-r', '-z', '-M', '--name-status', from, to]),
+    gitWithInput(root, ['diff-tree', '-r', '-z', '-M', '--numstat', from, to]),
+  ]);
+  const changes: ChangedFile[] = [];
+  const fields = status.split('\0');
+  for (let i = 0; i < fields.length - 1; ) {
+    const code = fields[i++];
+    if (code.startsWith('R') || code.startsWith('C')) {
+      const from = fields[i++];
+      changes.push({ path: fields[i++], status: 'renamed', from });
+    } else {
+      changes.push({ path: fields[i++], status: code === 'A' ? 'added' : code === 'D' ? 'deleted' : 'modified' });
+    }
+  }
+  const byPath = new Map(changes.map((c) => [c.path, c]));
+  const counts = numstat.split('\0');
+  for (let i = 0; i < counts.length - 1; ) {
+    const [added, removed, file] = counts[i++].split('\t');
+    // A rename leaves the path empty and gives the old and new path as the next two fields.
+    const target = file === '' ? (i++, counts[i++]) : file;
+    const change = byPath.get(target);
+    if (change && added !== '-') {
+      change.added = Number(added);
+      change.removed = Number(removed);
+    }
+  }
+  return changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** The agent's work as a unified diff against its base (or git's --stat summary of it). */
+export async function diffAgentWork(root: string, work: AgentWork, options: { stat?: boolean; color?: boolean; files?: string[] } = {}): Promise<Buffer> {
+  const args = ['diff', '-M', options.color ? '--color=always' : '--no-color'];
+  if (options.stat) args.push('--stat');
+  args.push(work.base, work.tip, '--', ...(options.files ?? []));
+  const result = await gitRaw(root, args, { env: { ...process.env, ...LITERAL_PATHS } });
+  if (result.code !== 0) throw new GitError(`git diff failed: ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+/**
+ * Brings the agent's work into the workspace. The user's own uncommitted work is never overwritten, reset
+ * or stashed: the sync goes around it, merges with it where policy allows, or stops before changing
+ * anything and names the files in the way.
+ */
+export async function syncAgentWork(repo: Repository, work: AgentWork, options: SyncOptions, identity: GitIdentity): Promise<SyncResult> {
+  const ws = new Workspace(repo.root);
+  const policy = options.onConflict ?? 'stop';
+  if (options.mode === 'cherry-pick' && options.files?.length) {
+    throw new SandboxError('cherry-pick replays whole commits, so it cannot take only some files.', 'Choose files with the squash, merge or patch mode.');
+  }
+  const selected = options.files?.length ? selectPaths(await changesBetween(repo.root, work.base, work.tip), options.files) : undefined;
+  switch (options.mode) {
+    case 'patch':
+      return writePatch(ws, work, selected, options);
+    case 'squash':
+      return squash(ws, work, await rawChanges(repo.root, work.base, work.tip, selected), policy);
+    case 'merge':
+      return merge(ws, work, selected, policy, identity);
+    case 'cherry-pick':
+      return cherryPick(ws, work, policy);
+  }
+}
+
+/** The selected changes' paths, with both sides of a rename; a folder selects everything under it. */
+function selectPaths(changes: ChangedFile[], files: string[]): Set<string> {
+  const wanted = files.map((f) => f.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, ''));
+  const matches = (file: string, want: string) => file === want || file.startsWith(`${want}/`);
+  const unmatched = wanted.filter((want) => !changes.some((c) => matches(c.path, want) || (c.from !== undefined && matches(c.from, want))));
+  if (unmatched.length > 0) {
+    throw new SandboxError(`The agent did not change ${unmatched.map((f) => `"${f}"`).join(', ')}.`, 'Choose among the files it changed: agent-sandbox diff NAME --stat');
+  }
+  const selected = new Set<string>();
+  for (const change of changes) {
+    if (wanted.some((want) => matches(change.path, want) || (change.from !== undefined && matches(change.from, want)))) {
+      selected.add(change.path);
+      if (change.from) selected.add(change.from);
+    }
+  }
+  return selected;
+}
+
+async function writePatch(ws: Workspace, work: AgentWork, selected: Set<string> | undefined, options: SyncOptions): Promise<SyncResult> {
+  if (!options.patchFile) throw new SandboxError('The patch mode needs a file to write.');
+  const paths = selected ? [...selected] : [];
+  const result = await gitRaw(ws.root, ['diff', '-M', '--binary', '--full-index', '--no-color', work.base, work.tip, '--', ...paths], {
+    env: { ...process.env, ...LITERAL_PATHS },
+  });
+  if (result.code !== 0) throw new GitError(`git diff failed: ${result.stderr.trim()}`);
+  const files = (await changesBetween(ws.root, work.base, work.tip)).filter((c) => !selected || selected.has(c.path)).map((c) => c.path);
+  const empty = { mode: 'patch' as const, nothingToSync: true, files: [], conflicts: [], commits: [] };
+  if (result.stdout.length === 0) return empty;
+  try {
+    await fs.writeFile(options.patchFile, result.stdout, { flag: options.overwritePatch ? 'w' : 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    throw new ConflictError(`${options.patchFile} already exists.`, 'Choose another file, or overwrite it (--force).');
+  }
+  return { ...empty, nothingToSync: false, files, patchFile: options.patchFile };
+}
+
+/**
+ * Applies the agent's changes to the working tree as uncommitted changes, file by file: a file the user
+ * has as it was at the base takes the agent's version; a file the user changed too is merged three ways.
+ */
+async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], policy: ConflictPolicy): Promise<SyncResult> {
+  const result: SyncResult = { mode: 'squash', nothingToSync: false, files: [], conflicts: [], commits: [] };
+  const current = await ws.currentEntries(changes.map((c) => c.path));
+  const targets = new Map<string, Entry | undefined>();
+  const conflicts: Array<{ path: string; why: string; change: RawChange; ours?: Entry; markers?: Entry }> = [];
+  const blocked = await ws.pathsBlockedByNonDirectories(changes.filter((c) => c.after).map((c) => c.path));
+  const inTheWay = changes.filter((c) => current.get(c.path) === DIRECTORY || blocked.has(c.path)).map((c) => c.path);
+  if (inTheWay.length > 0) {
+    throw new SyncConflictError(
+      `Nothing was synced: a folder, file or link of yours is where the agent has files: ${list(inTheWay)}.`,
+      'Move it aside, or sync other files only.',
+      'local-changes',
+      inTheWay,
+    );
+  }
+  for (const change of changes) {
+    const ours = current.get(change.path) as Entry | undefined;
+    if (sameEntry(ours, change.before)) {
+      targets.set(change.path, change.after);
+    } else if (sameEntry(ours, change.after)) {
+      // Already as the agent left it.
+    } else {
+      const merged = await ws.mergeFile(change, ours, work.branch);
+      if (merged.clean) targets.set(change.path, merged.entry);
+      else conflicts.push({ path: change.path, why: merged.why, change, ours, markers: merged.entry });
+    }
+  }
+  if (targets.size === 0 && conflicts.length === 0) return { ...result, nothingToSync: true };
+  if (conflicts.length > 0 && policy === 'stop') {
+    throw new SyncConflictError(
+      `Nothing was synced: ${conflicts.length} file${conflicts.length === 1 ? '' : 's'} changed by the agent ${conflicts.length === 1 ? 'has' : 'have'} changes of yours too: ${list(conflicts.map((c) => `${c.path} (${c.why})`))}.`,
+      'Commit or set aside your changes to those files, sync other files only, or merge them with conflict markers (--on-conflict merge).',
+      'conflicts',
+      conflicts.map((c) => c.path),
+    );
+  }
+  for (const conflict of conflicts) if (conflict.markers) targets.set(conflict.path, conflict.markers);
+  const originals = new Map([...targets.keys()].map((p) => [p, entryOrUndefined(current.get(p))]));
+  await ws.writeEntries(targets, originals);
+  if (conflicts.length > 0) {
+    try {
+      await ws.recordConflictStages(conflicts.map((c) => ({ path: c.path, base: c.change.before, ours: c.ours, theirs: c.change.after })));
+    } catch (error) {
+      await ws.writeEntries(originals, targets).catch(() => undefined);
+      throw error;
+    }
+  }
+  const conflicted = new Set(conflicts.map((c) => c.path));
+  return { ...result, files: [...targets.keys()].filter((p) => !conflicted.has(p)).sort(), conflicts: [...conflicted].sort() };
+}
+
+/** Merges the agent's work into the current branch: a fast-forward where the branch has not moved on. */
+async function merge(ws: Workspace, work: AgentWork, selected: Set<string> | undefined, policy: ConflictPolicy, identity: GitIdentity): Promise<SyncResult> {
+  const result: SyncResult = { mode: 'merge', nothingToSync: true, files: [], conflicts: [], commits: [] };
+  await ws.assertReadyToCommit();
+  const source = selected
+    ? await commitSelection(ws.root, work, await rawChanges(ws.root, work.base, work.tip, selected), identity)
+    : work.tip;
+  const head = await ws.head();
+  if ((await treeOf(ws.root, source)) === (await treeOf(ws.root, work.base)) || (await isAncestor(ws.root, source, head))) return result;
+  const fastForward = await isAncestor(ws.root, head, source);
+  const merged = fastForward ? { tree: await treeOf(ws.root, source), conflicts: [] } : await mergeTree(ws.root, head, source);
+  const touched = [...new Set([...(await namesChanged(ws.root, head, merged.tree)), ...merged.conflicts])];
+  await ws.assertUntouched(touched, head, fastForward ? touched : undefined);
+  if (merged.conflicts.length > 0 && policy === 'stop') {
+    throw new SyncConflictError(
+      `Nothing was merged: the agent's work conflicts with your branch in ${list(merged.conflicts)}.`,
+      'Merge with conflict markers to resolve them (--on-conflict merge), or sync with squash and choose files.',
+      'conflicts',
+      merged.conflicts,
+    );
+  }
+  const args = fastForward
+    ? ['merge', '--ff-only', '--quiet', source]
+    : ['merge', '--no-ff', '--no-edit', '--quiet', '-m', `Merge sandbox ${work.name} (${work.branch})`, source];
+  const outcome = await gitRaw(ws.root, args);
+  if (outcome.code !== 0) {
+    const unmerged = await ws.unmergedPaths();
+    if (unmerged.length > 0 && policy === 'merge') return { ...result, nothingToSync: false, files: touched.filter((p) => !unmerged.includes(p)).sort(), conflicts: unmerged };
+    if (await ws.inProgress('MERGE_HEAD')) await gitRaw(ws.root, ['merge', '--abort']);
+    throw new GitError(`git merge failed, and the workspace was left as it was: ${outcome.stderr.trim()}`);
+  }
+  return { ...result, nothingToSync: false, files: touched.sort(), fastForward, commits: await commitsBetween(ws.root, head, 'HEAD') };
+}
+
+/** Replays the agent's commits one by one onto the current branch, its uncommitted work as a last commit. */
+async function cherryPick(ws: Workspace, work: AgentWork, policy: ConflictPolicy): Promise<SyncResult> {
+  const result: SyncResult = { mode: 'cherry-pick', nothingToSync: true, files: [], conflicts: [], commits: [] };
+  await ws.assertReadyToCommit();
+  const range = `${work.base}..${work.tip}`;
+  if ((await gitWithInput(ws.root, ['rev-list', '--merges', range])).trim()) {
+    throw new SandboxError(`The agent's history on ${work.branch} holds merge commits, which cherry-pick cannot replay.`, 'Use the merge or squash mode.');
+  }
+  const commits = (await gitWithInput(ws.root, ['rev-list', '--reverse', range])).split('\n').filter(Boolean);
+  if (commits.length === 0) return result;
+  const head = await ws.head();
+  const touched = (await gitWithInput(ws.root, ['log', '--no-renames', '--format=', '--name-only', '-z', range])).split(/[\0\n]/).filter(Boolean);
+  await ws.assertUntouched([...new Set(touched)], head, undefined);
+  let outcome = await gitRaw(ws.root, ['cherry-pick', '--allow-empty', ...commits]);
+  while (outcome.code !== 0) {
+    const unmerged = await ws.unmergedPaths();
+    if (unmerged.length === 0 && (await ws.inProgress('CHERRY_PICK_HEAD'))) {
+      // The commit's changes are already in the branch: skip it as git suggests, and go on.
+      outcome = await gitRaw(ws.root, ['cherry-pick', '--skip']);
+      continue;
+    }
+    if (unmerged.length > 0 && policy === 'merge') {
+      return { ...result, nothingToSync: false, files: await namesChanged(ws.root, head, 'HEAD'), conflicts: unmerged, commits: await commitsBetween(ws.root, head, 'HEAD') };
+    }
+    await gitRaw(ws.root, ['cherry-pick', '--abort']);
+    if (unmerged.length > 0) {
+      throw new SyncConflictError(
+        `Nothing was cherry-picked: the agent's commits conflict with your branch in ${list(unmerged)}.`,
+        'Replay them with conflict markers to resolve (--on-conflict merge), or use the merge or squash mode.',
+        'conflicts',
+        unmerged,
+      );
+    }
+    throw new GitError(`git cherry-pick failed, and the workspace was left as it was: ${outcome.stderr.trim()}`);
+  }
+  const picked = await commitsBetween(ws.root, head, 'HEAD');
+  if (picked.length === 0) return result;
+  return { ...result, nothingToSync: false, files: await namesChanged(ws.root, head, 'HEAD'), commits: picked };
+}
+
+/** A commit on the base with only the selected changes: what `merge` merges when files are chosen. */
+async function commitSelection(root: string, work: AgentWork, changes: RawChange[], identity: GitIdentity): Promise<string> {
+  return withTempDir(async (tmp) => {
+    const env = { ...process.env, GIT_INDEX_FILE: path.join(tmp, 'index') };
+    await gitWithInput(root, ['read-tree', work.base], '', env);
+    await gitWithInput(root, ['update-index', '-z', '--index-info'], changes.map(indexInfoLine).join(''), env);
+    const tree = (await gitWithInput(root, ['write-tree'], '', env)).trim();
+    const files = changes.map((c) => c.path);
+    return commitTree(root, tree, [work.base], `Changes from sandbox ${work.name}: ${files.length} selected file${files.length === 1 ? '' : 's'}\n\n${files.join('\n')}`, identity);
+  });
+}
+
+function indexInfoLine(change: RawChange): string {
+  return change.after ? `${change.after.mode} ${change.after.oid}\t${change.path}\0` : `0 ${'0'.repeat(40)}\t${change.path}\0`;
+}
+
+/** The user's working tree, index and branch: read with git, written only through git's own checkout. */
+class Workspace {
+  constructor(readonly root: string) {}
+
+  async head(): Promise<string> {
+    const result = await gitRaw(this.root, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
+    if (result.code !== 0) throw new GitError(`${this.root} has no commit checked out.`, 'Commit once in the workspace first.');
+    return result.stdout.toString().trim();
+  }
+
+  async gitPath(name: string): Promise<string> {
+    return path.resolve(this.root, (await gitWithInput(this.root, ['rev-parse', '--git-path', name])).trim());
+  }
+
+  async inProgress(marker: string): Promise<boolean> {
+    return exists(await this.gitPath(marker));
+  }
+
+  /** A merge, cherry-pick, revert or rebase already under way, or no identity to commit with, stops a sync. */
+  async assertReadyToCommit(): Promise<void> {
+    for (const marker of ['MERGE_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'rebase-merge', 'rebase-apply']) {
+      if (await this.inProgress(marker)) {
+        throw new ConflictError(`The workspace is in the middle of a ${marker.replace(/_HEAD$|-.*$/, '').toLowerCase().replace('_', '-')}.`, 'Finish or abort it first, then sync again.');
+      }
+    }
+    const ident = await gitRaw(this.root, ['var', 'GIT_COMMITTER_IDENT']);
+    if (ident.code !== 0) {
+      throw new GitError('git does not know who you are, so it cannot commit the merge.', 'Set it: git config --global user.name "Your Name" && git config --global user.email you@example.com');
+    }
+  }
+
+  /**
+   * Stops, before anything changes, where git would have to overwrite the user's uncommitted work: files
+   * among `touched` that differ from `head` in the working tree (untracked and ignored ones too), and
+   * staged changes, which git refuses to merge or cherry-pick over (all of them; or only `stagedScope`).
+   */
+  async assertUntouched(touched: string[], head: string, stagedScope: string[] | undefined): Promise<void> {
+    const staged = (await gitWithInput(this.root, ['diff-index', '--cached', '--name-only', '-z', head])).split('\0').filter(Boolean);
+    const scope = stagedScope ? new Set(stagedScope) : undefined;
+    const blockingStaged = scope ? staged.filter((p) => scope.has(p)) : staged;
+    if (blockingStaged.length > 0) {
+      throw new SyncConflictError(
+        `Nothing was synced: you have staged changes in ${list(blockingStaged)}.`,
+        'Commit them or unstage them first (sync never stashes your work), or use the squash mode, which works around them.',
+        'staged-changes',
+        blockingStaged,
+      );
+    }
+    const current = await this.currentEntries(touched);
+    const committed = await treeEntries(this.root, head, new Set(touched));
+    const dirty = touched.filter((p) => {
+      const ours = current.get(p);
+      return ours === DIRECTORY || !sameEntry(ours, committed.get(p));
+    });
+    if (dirty.length > 0) {
+      throw new SyncConflictError(
+        `Nothing was synced: the agent's work touches ${dirty.length === 1 ? 'a file' : 'files'} you have uncommitted changes in: ${list(dirty.sort())}.`,
+        'Commit your changes to them first (sync never stashes your work), or use the squash mode, which merges with them.',
+        'local-changes',
+        dirty.sort(),
+      );
+    }
+  }
+
+  async unmergedPaths(): Promise<string[]> {
+    const out = await gitWithInput(this.root, ['diff', '--name-only', '--diff-filter=U', '-z']);
+    return [...new Set(out.split('\0').filter(Boolean))].sort();
+  }
+
+  /**
+   * What each path is in the working tree right now, as git would store it: read through a copy of the
+   * user's index (whose stat cache spares rehashing), with ignored files included, since they are the
+   * user's too.
+   */
+  async currentEntries(paths: string[]): Promise<Map<string, Current>> {
+    const entries = new Map<string, Current>();
+    if (paths.length === 0) return entries;
+    const realIndex = await this.gitPath('index');
+    return withTempDir(async (tmp) => {
+      const env = { ...process.env, ...LITERAL_PATHS, GIT_INDEX_FILE: path.join(tmp, 'index') };
+      if (await exists(realIndex)) await copyIndex(realIndex, env.GIT_INDEX_FILE);
+      const indexed = new Set((await gitWithInput(this.root, ['ls-files', '-z'], '', env)).split('\0'));
+      const stats = await Promise.all(paths.map((p) => fs.lstat(path.join(this.root, p)).catch(() => undefined)));
+      const toAdd: string[] = [];
+      paths.forEach((p, i) => {
+        if (stats[i]?.isDirectory()) entries.set(p, DIRECTORY);
+        else if (stats[i] || indexed.has(p)) toAdd.push(p);
+      });
+      if (toAdd.length > 0) {
+        await gitWithInput(this.root, ['add', '-A', '-f', '--pathspec-from-file=-', '--pathspec-file-nul'], toAdd.join('\0'), env);
+      }
+      const wanted = new Set(toAdd);
+      for (const line of (await gitWithInput(this.root, ['ls-files', '-s', '-z'], '', env)).split('\0')) {
+        const tab = line.indexOf('\t');
+        if (tab < 0) continue;
+        const file = line.slice(tab + 1);
+        if (!wanted.has(file)) continue;
+        const [mode, oid] = line.slice(0, tab).split(' ');
+        entries.set(file, { mode, oid });
+      }
+      return entries;
+    });
+  }
+
+  /** Paths whose parent folders are, in the working tree, a file or a link: writing there would replace it or leave the tree. */
+  async pathsBlockedByNonDirectories(paths: string[]): Promise<Set<string>> {
+    const blocked = new Set<string>();
+    const cache = new Map<string, Promise<boolean>>();
+    const isBlocking = (dir: string) => {
+      let known = cache.get(dir);
+      if (!known) {
+        known = fs.lstat(path.join(this.root, dir)).then(
+          (s) => !s.isDirectory(),
+          () => false,
+        );
+        cache.set(dir, known);
+      }
+      return known;
+    };
+    await Promise.all(
+      paths.map(async (p) => {
+        const parts = p.split('/');
+        for (let i = 1; i < parts.length; i++) {
+          if (await isBlocking(parts.slice(0, i).join('/'))) {
+            blocked.add(p);
+            return;
+          }
+        }
+      }),
+    );
+    return blocked;
+  }
+
+  /** A three-way merge of one file, as `git merge-file` does it; binary files, links and deletions conflict. */
+  async mergeFile(change: RawChange, ours: Entry | undefined, label: string): Promise<{ clean: boolean; entry?: Entry; why: string }> {
+    const { before, after } = change;
+    if (!ours) return { clean: false, why: 'you deleted it, the agent changed it' };
+    if (!after) return { clean: false, why: 'you changed it, the agent deleted it' };
+    if (!isRegular(ours.mode) || !isRegular(after.mode) || (before && !isRegular(before.mode))) {
+      return { clean: false, why: 'a link or submodule changed on both sides' };
+    }
+    return withTempDir(async (tmp) => {
+      const files = { ours: path.join(tmp, 'ours'), base: path.join(tmp, 'base'), theirs: path.join(tmp, 'theirs') };
+      await Promise.all([
+        fs.writeFile(files.ours, await this.blob(ours.oid)),
+        fs.writeFile(files.base, before ? await this.blob(before.oid) : Buffer.alloc(0)),
+        fs.writeFile(files.theirs, await this.blob(after.oid)),
+      ]);
+      const merged = await gitRaw(this.root, ['merge-file', '-p', '-L', 'workspace', '-L', 'base', '-L', label, files.ours, files.base, files.theirs]);
+      // merge-file exits with the number of conflicts, or with 255 for binary files and errors.
+      if (merged.code < 0 || merged.code >= 128) return { clean: false, why: 'a binary file changed on both sides' };
+      // The executable bit: the agent's change of it wins where the user left it alone.
+      const mode = before && ours.mode === before.mode ? after.mode : ours.mode;
+      const written = await this.writeBlob(merged.stdout);
+      if (merged.code === 0) return { clean: true, entry: { mode, oid: written }, why: '' };
+      return { clean: false, entry: { mode, oid: written }, why: `${merged.code} overlapping change${merged.code === 1 ? '' : 's'}` };
+    });
+  }
+
+  private async blob(oid: string): Promise<Buffer> {
+    const result = await gitRaw(this.root, ['cat-file', 'blob', oid]);
+    if (result.code !== 0) throw new GitError(`git cannot read the object ${oid}: ${result.stderr.trim()}`);
+    return result.stdout;
+  }
+
+  private async writeBlob(content: Buffer): Promise<string> {
+    const result = await gitRaw(this.root, ['hash-object', '-w', '--stdin', '--no-filters'], { input: content });
+    if (result.code !== 0) throw new GitError(`git cannot store a merged file: ${result.stderr.trim()}`);
+    return result.stdout.toString().trim();
+  }
+
+  /**
+   * Makes each path what `targets` says (undefined: absent), through `git checkout-index`, so that the
+   * repository's attributes, links and the executable bit apply as in any checkout. Where a step fails, the
+   * paths written so far are put back as `originals` says, and the error goes on.
+   */
+  async writeEntries(targets: Map<string, Entry | undefined>, originals: Map<string, Entry | undefined>): Promise<void> {
+    try {
+      await this.checkout(targets);
+    } catch (error) {
+      await this.checkout(originals).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async checkout(targets: Map<string, Entry | undefined>): Promise<void> {
+    const deletions = [...targets].filter(([, entry]) => !entry).map(([p]) => p);
+    const writes = [...targets].filter((pair): pair is [string, Entry] => Boolean(pair[1]));
+    for (const file of deletions) {
+      await fs.rm(path.join(this.root, file), { force: true });
+      await this.pruneEmptyParents(file);
+    }
+    if (writes.length === 0) return;
+    await withTempDir(async (tmp) => {
+      const env = { ...process.env, GIT_INDEX_FILE: path.join(tmp, 'index') };
+      const info = writes.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('');
+      await gitWithInput(this.root, ['update-index', '-z', '--add', '--index-info'], info, env);
+      // A file that is a link now, or a link that is a file, must go first: checkout-index writes through neither.
+      await Promise.all(writes.map(([p]) => fs.rm(path.join(this.root, p), { force: true })));
+      await gitWithInput(this.root, ['checkout-index', '-f', '-z', '--stdin'], writes.map(([p]) => `${p}\0`).join(''), env);
+    });
+  }
+
+  private async pruneEmptyParents(file: string): Promise<void> {
+    for (let dir = path.posix.dirname(file); dir !== '.' && dir !== ''; dir = path.posix.dirname(dir)) {
+      try {
+        await fs.rmdir(path.join(this.root, dir));
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Conflicts as git records them (stages 1, 2 and 3), so that `git status`, VS Code and its merge editor see them. */
+  async recordConflictStages(conflicts: Array<{ path: string; base?: Entry; ours?: Entry; theirs?: Entry }>): Promise<void> {
+    const lines = conflicts.flatMap((c) => [
+      `0 ${'0'.repeat(40)}\t${c.path}\0`,
+      ...[c.base, c.ours, c.theirs].map((entry, i) => (entry ? `${entry.mode} ${entry.oid} ${i + 1}\t${c.path}\0` : '')),
+    ]);
+    await gitWithInput(this.root, ['update-index', '-z', '--index-info'], lines.join(''));
+  }
+}
+
+async function rawChanges(root: string, from: string, to: string, selected: Set<string> | undefined): Promise<RawChange[]> {
+  const out = await gitWithInput(root, ['diff-tree', '-r', '-z', '--no-renames', from, to]);
+  const fields = out.split('\0');
+  const changes: RawChange[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const [oldMode, newMode, oldOid, newOid] = fields[i].slice(1).split(' ');
+    const file = fields[i + 1];
+    if (selected && !selected.has(file)) continue;
+    changes.push({
+      path: file,
+      before: ZERO_OID.test(oldOid) ? undefined : { mode: oldMode, oid: oldOid },
+      after: ZERO_OID.test(newOid) ? undefined : { mode: newMode, oid: newOid },
+    });
+  }
+  return changes;
+}
+
+/** `git merge-tree --write-tree`: the merged tree and the conflicted paths, without touching any checkout. */
+async function mergeTree(root: string, ours: string, theirs: string): Promise<{ tree: string; conflicts: string[] }> {
+  const result = await gitRaw(root, ['merge-tree', '--write-tree', '--name-only', '--no-messages', '-z', ours, theirs]);
+  if (result.code !== 0 && result.code !== 1) throw new GitError(`git merge-tree failed: ${result.stderr.trim()}`);
+  const [tree, ...conflicts] = result.stdout.toString('utf8').split('\0');
+  return { tree, conflicts: [...new Set(conflicts.filter(Boolean))].sort() };
+}
+
+async function treeEntries(root: string, treeish: string, only: Set<string>): Promise<Map<string, Entry>> {
+  const entries = new Map<string, Entry>();
+  for (const record of (await gitWithInput(root, ['ls-tree', '-r', '-z', '--full-tree', treeish])).split('\0')) {
+    const tab = record.indexOf('\t');
+    if (tab < 0) continue;
+    const file = record.slice(tab + 1);
+    if (!only.has(file)) continue;
+    const [mode, , oid] = record.slice(0, tab).split(' ');
+    entries.set(file, { mode, oid });
+  }
+  return entries;
+}
+
+async function namesChanged(root: string, from: string, to: string): Promise<string[]> {
+  return (await gitWithInput(root, ['diff-tree', '-r', '-z', '--no-renames', '--name-only', from, to])).split('\0').filter(Boolean);
+}
+
+async function commitsBetween(root: string, from: string, to: string): Promise<string[]> {
+  return (await gitWithInput(root, ['rev-list', '--reverse', `${from}..${to}`])).split('\n').filter(Boolean);
+}
+
+async function treeOf(root: string, commit: string): Promise<string> {
+  return (await gitWithInput(root, ['rev-parse', `${commit}^{tree}`])).trim();
+}
+
+async function isAncestor(root: string, ancestor: string, descendant: string): Promise<boolean> {
+  return (await gitRaw(root, ['merge-base', '--is-ancestor', ancestor, descendant])).code === 0;
+}
+
+async function commitTree(root: string, tree: string, parents: string[], message: string, identity: GitIdentity): Promise<string> {
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: identity.name,
+    GIT_AUTHOR_EMAIL: identity.email,
+    GIT_COMMITTER_NAME: identity.name,
+    GIT_COMMITTER_EMAIL: identity.email,
+  };
+  return (await gitWithInput(root, ['commit-tree', tree, ...parents.flatMap((p) => ['-p', p])], message, env)).trim();
+}
+
+function sameEntry(a: Current | undefined, b: Entry | undefined): boolean {
+  if (a === DIRECTORY) return false;
+  if (!a || !b) return !a && !b;
+  return a.oid === b.oid && a.mode === b.mode;
+}
+
+function entryOrUndefined(current: Current | undefined): Entry | undefined {
+  return current === DIRECTORY ? undefined : current;
+}
+
+function isRegular(mode: string): boolean {
+  return mode === '100644' || mode === '100755';
+}
+
+function list(files: string[]): string {
+  return files.length <= 10 ? files.join(', ') : `${files.slice(0, 10).join(', ')} and ${files.length - 10} more`;
+}
+
+/**
+ * Copies an index with its modification time: git trusts a cached stat only for files older than the index
+ * file ("racy git"), so a copy stamped now would hide a same-sized change made in the index's last second.
+ */
+async function copyIndex(from: string, to: string): Promise<void> {
+  await fs.copyFile(from, to);
+  const { atime, mtime } = await fs.stat(from);
+  await fs.utimes(to, atime, mtime);
+}
+
+async function withTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agent-sandboxes-'));
+  try {
+    return await work(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
