@@ -5,8 +5,8 @@ import { formatWarning } from '../core/config';
 import { errorMessage, SandboxError } from '../core/errors';
 import { Sandboxes } from '../core/sandboxes';
 import type { SandboxInfo } from '../core/sandboxes';
-import { SYNC_MODES } from '../core/sync';
-import type { ConflictPolicy, SyncMode, SyncResult } from '../core/sync';
+import { describeSyncResult, SYNC_MODES } from '../core/sync';
+import type { ConflictPolicy, SyncMode } from '../core/sync';
 
 const USAGE = `agent-sandbox: run coding agents in containers, each on its own git worktree
 
@@ -181,23 +181,8 @@ async function sync(sandboxes: Sandboxes, name: string, values: Record<string, s
   const patchFile = mode === 'patch' ? path.resolve(String(values.output ?? `sandbox-${name}.patch`)) : undefined;
   const result = await sandboxes.sync(name, { mode, files, onConflict, patchFile, overwritePatch: Boolean(values.force) });
   if (json) printJson(result);
-  else process.stdout.write(`${describeSync(name, result)}\n`);
+  else process.stdout.write(`${describeSyncResult(name, result)}\n`);
   return result.conflicts.length > 0 ? EXIT_CONFLICTS : 0;
-}
-
-export function describeSync(name: string, result: SyncResult): string {
-  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
-  if (result.nothingToSync) return `Nothing to sync: the workspace already has everything ${name} changed.`;
-  const lines: string[] = [];
-  if (result.mode === 'patch') lines.push(`Wrote ${result.patchFile} (${count(result.files.length, 'file')}). Apply it with: git apply ${result.patchFile}`);
-  else if (result.mode === 'squash') lines.push(`Applied ${count(result.files.length, 'file')} from ${name} as uncommitted changes, for you to review and commit.`);
-  else if (result.mode === 'merge') lines.push(result.fastForward ? `Fast-forwarded to ${name}'s work (${count(result.files.length, 'file')}).` : `Merged ${name} (${count(result.files.length, 'file')}).`);
-  else lines.push(`Cherry-picked ${count(result.commits.length, 'commit')} from ${name}.`);
-  if (result.conflicts.length > 0) {
-    const next = result.mode === 'merge' ? 'then commit' : result.mode === 'cherry-pick' ? 'then git cherry-pick --continue' : 'then git add them';
-    lines.push(`Conflicts to resolve in ${count(result.conflicts.length, 'file')}: ${result.conflicts.join(', ')}; ${next}.`);
-  }
-  return lines.join('\n');
 }
 
 /** Streams the agent's output until it stops; Ctrl-C detaches and leaves the sandbox running. */

@@ -175,6 +175,22 @@ export async function syncAgentWork(repo: Repository, work: AgentWork, options: 
   }
 }
 
+/** What a sync did, in a sentence or two for a terminal or a notification. */
+export function describeSyncResult(name: string, result: SyncResult): string {
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  if (result.nothingToSync) return `Nothing to sync: the workspace already has everything ${name} changed.`;
+  const lines: string[] = [];
+  if (result.mode === 'patch') lines.push(`Wrote ${result.patchFile} (${count(result.files.length, 'file')}). Apply it with: git apply ${result.patchFile}`);
+  else if (result.mode === 'squash') lines.push(`Applied ${count(result.files.length, 'file')} from ${name} as uncommitted changes, for you to review and commit.`);
+  else if (result.mode === 'merge') lines.push(result.fastForward ? `Fast-forwarded to ${name}'s work (${count(result.files.length, 'file')}).` : `Merged ${name} (${count(result.files.length, 'file')}).`);
+  else lines.push(`Cherry-picked ${count(result.commits.length, 'commit')} from ${name}.`);
+  if (result.conflicts.length > 0) {
+    const next = result.mode === 'merge' ? 'then commit' : result.mode === 'cherry-pick' ? 'then git cherry-pick --continue' : 'then git add them';
+    lines.push(`Conflicts to resolve in ${count(result.conflicts.length, 'file')}: ${result.conflicts.join(', ')}; ${next}.`);
+  }
+  return lines.join('\n');
+}
+
 /** The selected changes' paths, with both sides of a rename; a folder selects everything under it. */
 function selectPaths(changes: ChangedFile[], files: string[]): Set<string> {
   const wanted = files.map((f) => f.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, ''));

@@ -3,17 +3,27 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { errorMessage, SandboxError } from '../core/errors';
 import type { Sandboxes } from '../core/sandboxes';
+import { describeSyncResult, SyncConflictError } from '../core/sync';
+import type { ConflictPolicy, SyncMode, SyncResult } from '../core/sync';
 import { validateSandboxName } from '../core/worktrees';
 import { BASE_SCHEME, COMMAND, SETTINGS, VIEW_ID } from './ids';
 import type { LogChannels } from './logChannels';
 import type { ChangedFile } from '../core/worktrees';
 import type { SandboxModel, SandboxView } from './model';
 import { createShellTerminal } from './shell';
-import type { ChangeNode, PortNode, SandboxNode } from './tree';
-import { stateLabel } from './tree';
+import type { ChangeNode, PortNode, SandboxNode, SummaryNode } from './tree';
+import { changeSummary, lineCounts, stateLabel } from './tree';
 
 /** What a sandbox command is called with: a tree node, a name (palette, tests), or nothing (ask). */
-type SandboxArg = SandboxNode | string | undefined;
+type SandboxArg = SandboxNode | SummaryNode | string | undefined;
+
+/** Sync Back's choices, given by a caller (tests, other extensions) instead of asked for. */
+export interface SyncBackOptions {
+  mode?: SyncMode;
+  files?: string[];
+  onConflict?: ConflictPolicy;
+  patchFile?: string;
+}
 
 export interface NewSandboxOptions {
   agent?: string;
@@ -81,6 +91,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     [COMMAND.showMenu]: () => showMenu(ctx),
     [COMMAND.openChangedFile]: (node: ChangeNode) => openChange(node),
     [COMMAND.reviewChanges]: async (arg?: SandboxArg) => reviewChanges(ctx, await pick(ctx, arg, 'Review the changes of', (s) => Boolean(s.worktree))),
+    [COMMAND.syncBack]: async (arg?: SandboxArg, options?: SyncBackOptions) => syncBack(ctx, await pick(ctx, arg, 'Sync back', (s) => Boolean(s.worktree)), options),
+    [COMMAND.syncFile]: (node: ChangeNode) => syncBack(ctx, node.sandbox, { mode: 'squash', files: [node.change.path] }),
     [COMMAND.openPort]: (node: PortNode) => vscode.env.openExternal(vscode.Uri.parse(node.url)),
   };
   return Object.entries(table).map(([id, handler]) =>
@@ -107,7 +119,7 @@ function requireCore(ctx: CommandContext): Sandboxes {
 /** The sandbox a command is about: from the tree, by name, or picked from a quick pick. */
 async function pick(ctx: CommandContext, arg: SandboxArg, verb: string, eligible: (s: SandboxView) => boolean = () => true): Promise<SandboxView> {
   requireCore(ctx);
-  if (typeof arg === 'object' && arg.kind === 'sandbox') return arg.sandbox;
+  if (typeof arg === 'object') return arg.sandbox;
   if (typeof arg === 'string') {
     await ctx.model.refresh();
     const found = ctx.model.find(arg);
@@ -270,6 +282,7 @@ async function showMenu(ctx: CommandContext): Promise<void> {
   const actions = [
     { label: '$(output) Show Logs', command: COMMAND.showLogs },
     { label: '$(diff-multiple) Review Changes', command: COMMAND.reviewChanges },
+    { label: '$(repo-pull) Sync Back to Workspace...', command: COMMAND.syncBack },
     running ? { label: '$(debug-stop) Stop', command: COMMAND.stop } : { label: '$(debug-start) Start', command: COMMAND.start },
     ...(running ? [{ label: '$(terminal) Attach Shell', command: COMMAND.attachShell }] : []),
     { label: '$(debug-restart) Restart', command: COMMAND.restart },
@@ -303,8 +316,87 @@ async function reviewChanges(ctx: CommandContext, sandbox: SandboxView): Promise
     const { base, current } = diffSides(sandbox, change);
     return [current, base, current];
   });
-  await vscode.commands.executeCommand('vscode.changes', `${sandbox.name}: the agent's changes against its base`, resources);
+  await vscode.commands.executeCommand('vscode.changes', `${sandbox.name}: ${changeSummary(changes)}, ${lineCounts(changes)}`, resources);
   return changes.length;
+}
+
+const MODE_CHOICES: Array<vscode.QuickPickItem & { mode: SyncMode }> = [
+  { mode: 'squash', label: '$(diff) Squash into working tree', description: 'as uncommitted changes, for you to review and commit', detail: 'Merges with your own changes to the same files, file by file.' },
+  { mode: 'merge', label: '$(git-merge) Merge', description: 'into the current branch (fast-forward when possible)' },
+  { mode: 'cherry-pick', label: '$(git-commit) Cherry-pick', description: "replay the agent's commits one by one", detail: 'Whole commits: choosing files is not possible.' },
+  { mode: 'patch', label: '$(file-code) Save as patch', description: 'write a patch file (git apply)' },
+];
+
+/**
+ * Brings the agent's work into the workspace in the mode chosen. Conflicts with the user's own changes stop
+ * it before anything changes; the user may then merge with conflict markers, which opens the merge editor.
+ */
+async function syncBack(ctx: CommandContext, sandbox: SandboxView, options: SyncBackOptions = {}): Promise<SyncResult | undefined> {
+  const core = requireCore(ctx);
+  const changes = await core.changedFiles(sandbox.name);
+  if (changes.length === 0) {
+    void vscode.window.showInformationMessage(`The agent of ${sandbox.name} has changed nothing to sync.`);
+    return undefined;
+  }
+  const mode = options.mode ?? (await vscode.window.showQuickPick(MODE_CHOICES, { title: `Sync ${sandbox.name} back: how?` }))?.mode;
+  if (!mode) throw new vscode.CancellationError();
+  let files = options.files;
+  if (!files && !options.mode && mode !== 'cherry-pick') {
+    const picked = await vscode.window.showQuickPick(
+      changes.map((c) => ({ label: c.path, description: `${c.status}${c.from ? ` from ${c.from}` : ''}`, picked: true })),
+      { title: `Sync ${sandbox.name} back: which files?`, canPickMany: true },
+    );
+    if (!picked || picked.length === 0) throw new vscode.CancellationError();
+    if (picked.length < changes.length) files = picked.map((p) => p.label);
+  }
+  let patchFile = options.patchFile;
+  if (mode === 'patch' && !patchFile) {
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.file(path.join(core.repo.root, `sandbox-${sandbox.name}.patch`)),
+      filters: { Patch: ['patch', 'diff'] },
+      title: `Save the changes of ${sandbox.name} as a patch`,
+    });
+    if (!target) throw new vscode.CancellationError();
+    patchFile = target.fsPath;
+  }
+  const run = (onConflict: ConflictPolicy) =>
+    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Syncing ${sandbox.name} back (${mode})` }, () =>
+      // The save dialog has asked about replacing the file already; a caller's path is never overwritten.
+      core.sync(sandbox.name, { mode, files, onConflict, patchFile, overwritePatch: !options.patchFile }),
+    );
+  let result: SyncResult;
+  try {
+    result = await run(options.onConflict ?? 'stop');
+  } catch (error) {
+    if (!(error instanceof SyncConflictError) || error.reason !== 'conflicts' || options.onConflict) throw error;
+    const merge = 'Merge with Conflict Markers';
+    const answer = await vscode.window.showWarningMessage(`Sync ${sandbox.name}: conflicts with your changes`, { modal: true, detail: `${error.message}\n\nNothing has changed yet. Merge anyway, and resolve the conflicts in the merge editor?` }, merge);
+    if (answer !== merge) return undefined;
+    result = await run('merge');
+  } finally {
+    await ctx.model.refresh();
+  }
+  const summary = describeSyncResult(sandbox.name, result);
+  ctx.log.info(`Sync ${sandbox.name} (${mode}): ${summary.replace(/\n/g, ' ')}`);
+  if (result.conflicts.length > 0) {
+    void vscode.window.showWarningMessage(summary);
+    await openMergeEditor(path.join(core.repo.root, result.conflicts[0]));
+  } else {
+    void vscode.window.showInformationMessage(summary);
+  }
+  return result;
+}
+
+/** VS Code's merge editor on a file with conflict stages, through the built-in git extension; else the file itself. */
+async function openMergeEditor(file: string): Promise<void> {
+  const uri = vscode.Uri.file(file);
+  try {
+    await vscode.commands.executeCommand('git.openMergeEditor', uri);
+    return;
+  } catch {
+    // The git extension is disabled or knows no repository here.
+  }
+  await vscode.window.showTextDocument(uri);
 }
 
 /** Serves files as they were at a sandbox's base commit, for the left side of its diffs. */

@@ -19,6 +19,8 @@ export const COMMAND = {
   restart: 'agentSandboxes.restart',
   attachShell: 'agentSandboxes.attachShell',
   reviewChanges: 'agentSandboxes.reviewChanges',
+  syncBack: 'agentSandboxes.syncBack',
+  syncFile: 'agentSandboxes.syncFile',
   detach: 'agentSandboxes.detach',
   openWorktree: 'agentSandboxes.openWorktree',
   copyContainerId: 'agentSandboxes.copyContainerId',

@@ -5,7 +5,7 @@ import type { ChangedFile } from '../core/worktrees';
 import { COMMAND } from './ids';
 import type { SandboxModel, SandboxView } from './model';
 
-export type TreeNode = SandboxNode | ChangeNode | PortNode | ExitNode;
+export type TreeNode = SandboxNode | SummaryNode | ChangeNode | PortNode | ExitNode;
 
 export class SandboxNode {
   readonly kind = 'sandbox';
@@ -25,11 +25,39 @@ export class SandboxNode {
 
   getChildren(): TreeNode[] {
     const s = this.sandbox;
-    const children: TreeNode[] = s.changes.map((change) => new ChangeNode(s, change));
+    const children: TreeNode[] = s.changes.length > 0 ? [new SummaryNode(s), ...s.changes.map((change) => new ChangeNode(s, change))] : [];
     children.push(...s.ports.map((port) => new PortNode(s, port)));
     if (s.exitCode !== undefined) children.push(new ExitNode(s));
     return children;
   }
+}
+
+/** Files changed, lines added and removed: the row that opens the review and offers Sync Back. */
+export class SummaryNode {
+  readonly kind = 'summary';
+  constructor(readonly sandbox: SandboxView) {}
+
+  getTreeItem(): vscode.TreeItem {
+    const item = new vscode.TreeItem(changeSummary(this.sandbox.changes));
+    item.id = `summary:${this.sandbox.name}`;
+    item.description = lineCounts(this.sandbox.changes);
+    item.iconPath = new vscode.ThemeIcon('diff-multiple');
+    item.contextValue = 'summary';
+    item.tooltip = 'Review the changes against the base, committed or not';
+    item.command = { command: COMMAND.reviewChanges, title: 'Review Changes', arguments: [this.sandbox.name] };
+    return item;
+  }
+}
+
+export function changeSummary(changes: ChangedFile[]): string {
+  return `${changes.length} file${changes.length === 1 ? '' : 's'} changed`;
+}
+
+/** "+12 −3", as git counts lines; binary files count none. */
+export function lineCounts(changes: ChangedFile[]): string {
+  const added = changes.reduce((sum, c) => sum + (c.added ?? 0), 0);
+  const removed = changes.reduce((sum, c) => sum + (c.removed ?? 0), 0);
+  return `+${added} −${removed}`;
 }
 
 export class ChangeNode {
@@ -45,7 +73,8 @@ export class ChangeNode {
     item.id = `change:${this.sandbox.name}:${this.change.path}`;
     item.label = path.basename(this.change.path);
     const folder = path.dirname(this.change.path);
-    item.description = `${folder === '.' ? '' : `${folder} · `}${this.change.status}${this.change.from ? ` from ${this.change.from}` : ''}`;
+    const lines = this.change.added === undefined ? 'binary' : `+${this.change.added} −${this.change.removed}`;
+    item.description = `${folder === '.' ? '' : `${folder} · `}${this.change.status}${this.change.from ? ` from ${this.change.from}` : ''} · ${lines}`;
     item.contextValue = 'change';
     item.command = { command: COMMAND.openChangedFile, title: 'Open Changes', arguments: [this] };
     return item;

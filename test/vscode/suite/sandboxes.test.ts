@@ -6,6 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { SyncResult } from '../../../src/core/sync';
 import type { AgentSandboxesApi } from '../../../src/extension';
 import { COMMAND } from '../../../src/ui/ids';
 import type { ChangeNode, ExitNode, SandboxNode, TreeNode } from '../../../src/ui/tree';
@@ -112,9 +113,87 @@ async function activated(): Promise<void> {
     assert.equal(count, 2);
     const tab = await until('the multi-diff tab', () => vscode.window.tabGroups.activeTabGroup.activeTab);
     // The multi-file diff's tab input type is not public API in 1.100: its title and kind tell it apart.
-    assert.equal(tab.label, "ui-one: the agent's changes against its base (2 files)");
+    assert.equal(tab.label, 'ui-one: 2 files changed, +2 −0 (2 files)');
     assert.ok(!(tab.input instanceof vscode.TabInputText) && !(tab.input instanceof vscode.TabInputTextDiff), 'not a single-file editor');
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('sums up the changes in the tree (files, lines added and removed) and offers Sync Back on each file', () => {
+    const [summary, ...changes] = sandboxNode('ui-one')!.getChildren();
+    assert.equal(summary.kind, 'summary');
+    const summaryItem = summary.getTreeItem();
+    assert.equal(summaryItem.label, '2 files changed');
+    assert.equal(summaryItem.description, '+2 −0');
+    assert.equal(summaryItem.contextValue, 'summary');
+    assert.equal(summaryItem.command?.command, COMMAND.reviewChanges);
+    assert.deepEqual(
+      changes.filter((c) => c.kind === 'change').map((c) => [c.getTreeItem().label, c.getTreeItem().description, c.getTreeItem().contextValue]),
+      [
+        ['README.md', 'modified · +1 −0', 'change'],
+        ['hello.txt', 'added · +1 −0', 'change'],
+      ],
+    );
+  });
+
+  it("Sync Back (squash) brings the agent's commits and uncommitted work into the working tree and keeps the user's own", async () => {
+    await fs.writeFile(path.join(root, 'notes.txt'), 'my notes\n');
+    try {
+      const result = await vscode.commands.executeCommand<SyncResult>(COMMAND.syncBack, 'ui-one', { mode: 'squash' });
+      assert.deepEqual(result.files, ['README.md', 'hello.txt']);
+      assert.deepEqual(result.conflicts, []);
+      assert.equal(await fs.readFile(path.join(root, 'README.md'), 'utf8'), '# UI test project\nchanged\n');
+      assert.equal(await fs.readFile(path.join(root, 'hello.txt'), 'utf8'), 'hello\n');
+      assert.equal(await fs.readFile(path.join(root, 'notes.txt'), 'utf8'), 'my notes\n');
+      assert.equal(git('status', '--porcelain', '--', 'README.md', 'hello.txt', 'notes.txt'), 'M README.md\n?? hello.txt\n?? notes.txt');
+      assert.equal(git('log', '-1', '--format=%s'), 'UI test project', 'squash commits nothing');
+    } finally {
+      git('checkout', '--', 'README.md');
+      await fs.rm(path.join(root, 'hello.txt'), { force: true });
+      await fs.rm(path.join(root, 'notes.txt'), { force: true });
+    }
+  });
+
+  it("Sync Back stops before changing anything where the user changed the same lines; merging leaves markers and opens the merge editor", async () => {
+    const readme = path.join(root, 'README.md');
+    await fs.writeFile(readme, '# UI test project\nmine\n');
+    try {
+      await assert.rejects(Promise.resolve(vscode.commands.executeCommand(COMMAND.syncBack, 'ui-one', { mode: 'squash', onConflict: 'stop' })), /Nothing was synced: .*README\.md/);
+      assert.equal(await fs.readFile(readme, 'utf8'), '# UI test project\nmine\n');
+      await assert.rejects(fs.access(path.join(root, 'hello.txt')), 'nothing else was written either');
+
+      const result = await vscode.commands.executeCommand<SyncResult>(COMMAND.syncBack, 'ui-one', { mode: 'squash', onConflict: 'merge' });
+      assert.deepEqual(result.conflicts, ['README.md']);
+      assert.deepEqual(result.files, ['hello.txt']);
+      assert.equal(await fs.readFile(readme, 'utf8'), '# UI test project\n<<<<<<< workspace\nmine\n=======\nchanged\n>>>>>>> sandbox/ui-one\n');
+      assert.equal(git('status', '--porcelain', '--', 'README.md'), 'UU README.md');
+      const tab = await until('the merge editor', () => {
+        const active = vscode.window.tabGroups.activeTabGroup.activeTab;
+        return (active?.input as { result?: vscode.Uri } | undefined)?.result && active;
+      });
+      assert.equal((tab.input as { result: vscode.Uri }).result.fsPath, readme);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      git('checkout', 'HEAD', '--', 'README.md');
+      await fs.rm(path.join(root, 'hello.txt'), { force: true });
+    }
+    assert.equal(git('status', '--porcelain', '--', 'README.md', 'hello.txt'), '');
+  });
+
+  it('Sync This File takes one file; the patch mode writes a patch that git applies', async () => {
+    const hello = sandboxNode('ui-one')!.getChildren().find((c): c is ChangeNode => c.kind === 'change' && c.change.path === 'hello.txt')!;
+    const one = await vscode.commands.executeCommand<SyncResult>(COMMAND.syncFile, hello);
+    assert.deepEqual(one.files, ['hello.txt']);
+    assert.equal(git('status', '--porcelain', '--', 'README.md', 'hello.txt'), '?? hello.txt', 'README.md was not synced');
+    await fs.rm(path.join(root, 'hello.txt'));
+
+    const patchFile = path.join(root, '..', 'ui-one.patch');
+    try {
+      const patch = await vscode.commands.executeCommand<SyncResult>(COMMAND.syncBack, 'ui-one', { mode: 'patch', patchFile });
+      assert.equal(patch.patchFile, patchFile);
+      assert.equal(git('apply', '--check', '--numstat', patchFile), '1\t0\tREADME.md\n1\t0\thello.txt');
+    } finally {
+      await fs.rm(patchFile, { force: true });
+    }
   });
 
   it('Copy Container Id puts the id on the clipboard', async () => {
