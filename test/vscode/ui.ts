@@ -7,8 +7,9 @@
 //
 // Steps: a. the Sandboxes icon in the activity bar shows the view; b. a sandbox started by the CLI (another
 // process) shows up in the view by itself, running, and its changed files under it; c. its inline Stop action
-// stops it; d. the status bar item's quick pick lists it and its "Show Logs" shows the agent's output; e. every
-// screenshot was saved (.test-artifacts/ui/01-view.png ... 05-logs.png).
+// stops it; d. the status bar item's quick pick lists it and its "Show Logs" shows the agent's output; e. the
+// summary row's inline Sync Back (squash, every file) brings the agent's files into the workspace; f. every
+// screenshot was saved (.test-artifacts/ui/01-view.png ... 06-sync.png).
 // Env: AGENT_SANDBOX_VSCODE_SERVER (server-main.js; default: what scripts/vscode-server.sh prints),
 //      AGENT_SANDBOX_CHROMIUM (default /usr/bin/chromium), AGENT_SANDBOX_UI_KEEP=1 keeps the temp folder.
 // Exit code: 0 when every step passed, 1 otherwise; 130/143 on SIGINT/SIGTERM.
@@ -24,7 +25,7 @@ const ARTIFACTS = path.join(REPO_ROOT, '.test-artifacts', 'ui');
 const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
 const NAME = 'ui-demo';
 const TASK = 'Say hello';
-const SCREENSHOTS = ['01-view.png', '02-running.png', '03-stopped.png', '04-quickpick.png', '05-logs.png'];
+const SCREENSHOTS = ['01-view.png', '02-running.png', '03-stopped.png', '04-quickpick.png', '05-logs.png', '06-sync.png'];
 
 function say(message: string): void {
   process.stdout.write(`ui: ${message}\n`);
@@ -154,6 +155,39 @@ class UiRun {
     return itemText;
   }
 
+  /**
+   * e. The summary row's inline Sync Back, "Squash into working tree", every file (the file pick's default):
+   * the agent's files arrive in the workspace, uncommitted, and a notification says so.
+   */
+  async syncFromSummaryRow(): Promise<string> {
+    const page = this.p;
+    const summary = treeRow(page, '2 files changed');
+    await waitUntil(15000, async () => `no summary row "2 files changed" under ${NAME} (the view shows: ${await describeTree(page)})`,
+      async () => ((await summary.count()) === 1 ? true : undefined));
+    await summary.hover();
+    const sync = summary.locator('.actions .action-label[aria-label^="Sync Back"], .actions .action-label[title^="Sync Back"]');
+    await waitUntil(10000, async () => `hovering the summary row showed no inline "Sync Back" action (its actions: ${await actionLabels(summary)})`,
+      async () => ((await sync.count()) === 1 && (await sync.isVisible()) ? true : undefined));
+    await sync.click();
+    const squash = await this.quickPickOption('Squash into working tree', 'Sync Back');
+    await this.screenshot('06-sync.png');
+    await squash.click();
+    // The file pick opens with every file picked: accept it as it is.
+    const widget = page.locator('.quick-input-widget');
+    await waitUntil(15000, async () => `the file pick did not open with both files picked (the quick input shows: ${await widget.innerText().catch(() => '?')})`,
+      async () => ((await widget.isVisible()) && /which files\?/.test(await widget.innerText()) && (await widget.getByText('2 Selected').count()) === 1 ? true : undefined));
+    await page.keyboard.press('Enter');
+    const hello = path.join(this.workspace, 'hello.txt');
+    await waitUntil(30000, async () => `hello.txt did not arrive in the workspace (notifications: ${await page.locator('.notifications-toasts').innerText().catch(() => '?')})`,
+      async () => (fs.existsSync(hello) ? true : undefined));
+    const readme = fs.readFileSync(path.join(this.workspace, 'README.md'), 'utf8');
+    if (!readme.endsWith('changed\n')) throw new Expectation(`README.md did not take the agent's change: ${JSON.stringify(readme)}`);
+    const toast = page.locator('.notifications-toasts').getByText(/Applied 2 files from ui-demo/);
+    await waitUntil(15000, async () => `no notification "Applied 2 files from ui-demo" (notifications: ${await page.locator('.notifications-toasts').innerText().catch(() => '?')})`,
+      async () => ((await toast.count()) >= 1 ? true : undefined));
+    return (await toast.first().innerText()).trim();
+  }
+
   /** The visible quick pick's option whose label is `label`, once it shows. */
   private async quickPickOption(label: string, where: string): Promise<Locator> {
     const widget = this.p.locator('.quick-input-widget');
@@ -230,8 +264,9 @@ async function main(): Promise<number> {
     { id: 'b', title: `\`agent-sandbox up ${NAME}\` from another process shows the row by itself, running, with its changed files`, run: () => run.startFromCli() },
     { id: 'c', title: `the row's inline Stop action stops ${NAME}`, run: () => run.stopInline() },
     { id: 'd', title: `the status bar item's quick pick, ${NAME}, Show Logs shows the agent's output`, run: () => run.logsFromStatusBar() },
+    { id: 'e', title: `the summary row's inline Sync Back, Squash, every file: the agent's files arrive in the workspace`, run: () => run.syncFromSummaryRow() },
     {
-      id: 'e', title: `the screenshots are in ${path.relative(REPO_ROOT, ARTIFACTS)}`, run: async () => {
+      id: 'f', title: `the screenshots are in ${path.relative(REPO_ROOT, ARTIFACTS)}`, run: async () => {
         const missing = SCREENSHOTS.filter((f) => !(fs.statSync(path.join(ARTIFACTS, f), { throwIfNoEntry: false })?.size));
         if (missing.length) throw new Expectation(`missing: ${missing.join(', ')}`);
         return SCREENSHOTS.join(', ');
