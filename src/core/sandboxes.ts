@@ -363,7 +363,7 @@ export class Sandboxes {
       if (lost.length > 0) {
         throw new ConflictError(
           `Removing "${name}" would lose the agent's work: ${lost.join(' and ')}.`,
-          `Bring it into your branch first (git merge ${branch}), or remove it anyway with: agent-sandbox rm --force ${name}`,
+          `Take it first (agent-sandbox sync ${name} --mode merge), or remove it anyway with: agent-sandbox rm --force ${name}`,
         );
       }
     }
