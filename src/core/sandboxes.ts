@@ -377,7 +377,7 @@ export class Sandboxes {
 
   /** The files the agent changed against the sandbox's base, committed or not, with lines added and removed. */
   async changedFiles(name: string): Promise<ChangedFile[]> {
-    const work = await this.agentWork(name).catch((error) => {
+    const work = await this.agentWork(name, { commit: false }).catch((error) => {
       if (error instanceof SandboxNotFoundError) return undefined;
       throw error;
     });
@@ -385,15 +385,15 @@ export class Sandboxes {
   }
 
   /** The agent's work as commits: its own, and one holding what it left uncommitted (see captureAgentWork). */
-  async agentWork(name: string): Promise<AgentWork> {
+  async agentWork(name: string, options: { commit?: boolean } = {}): Promise<AgentWork> {
     const record = await readRecord(this.repo.paths(name));
     if (!record) throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
-    return captureAgentWork(this.repo, name, record.base, agentIdentity(name, record.agent));
+    return captureAgentWork(this.repo, name, record.base, options.commit === false ? undefined : agentIdentity(name, record.agent));
   }
 
   /** The agent's changes against its base as a unified diff, or its --stat summary. */
   async diff(name: string, options: { stat?: boolean; color?: boolean; files?: string[] } = {}): Promise<Buffer> {
-    return diffAgentWork(this.repo.root, await this.agentWork(name), options);
+    return diffAgentWork(this.repo.root, await this.agentWork(name, { commit: false }), options);
   }
 
   /**
@@ -405,7 +405,7 @@ export class Sandboxes {
     return withLock(path.join(this.repo.stateRoot, 'sync.lock'), async () => {
       const work = await this.agentWork(name);
       const record = await readRecord(this.repo.paths(name));
-      return syncAgentWork(this.repo, work, options, agentIdentity(name, record?.agent ?? 'sandbox'));
+      return syncAgentWork(this.repo, work, options, agentIdentity(name, record!.agent));
     });
   }
 

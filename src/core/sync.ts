@@ -22,7 +22,10 @@ export interface AgentWork {
   base: string;
   /** The tip of the sandbox's branch (the agent's commits). */
   head: string;
-  /** `head`, or a commit on top of it with the worktree's uncommitted files (untracked ones included). */
+  /**
+   * `head`, or a commit on top of it with the worktree's uncommitted files (untracked ones included); when
+   * captured without an identity, only that commit's tree, which every diff takes as well.
+   */
   tip: string;
   uncommitted: boolean;
 }
@@ -88,7 +91,7 @@ interface RawChange {
  * the worktree is read into a temporary index (so .gitignore applies and symlinks and the executable bit
  * are kept) and written as a commit on top of the branch's tip.
  */
-export async function captureAgentWork(repo: Repository, name: string, base: string, identity: GitIdentity): Promise<AgentWork> {
+export async function captureAgentWork(repo: Repository, name: string, base: string, identity: GitIdentity | undefined): Promise<AgentWork> {
   const paths = repo.paths(name);
   const head = (await repo.importAgentCommits(name)) ?? base;
   const work: AgentWork = { name, branch: paths.branch, base, head, tip: head, uncommitted: false };
@@ -104,7 +107,8 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
     await repo.run([...scope, 'add', '-A'], env);
     const tree = (await repo.run([...scope, 'write-tree'], env)).trim();
     if (tree === (await treeOf(repo.root, head))) return work;
-    const tip = await commitTree(repo.root, tree, [head], `Uncommitted work in sandbox ${name}`, identity);
+    // Only to list changes (identity undefined), the tree does: no commit object on every look at the view.
+    const tip = identity ? await commitTree(repo.root, tree, [head], `Uncommitted work in sandbox ${name}`, identity) : tree;
     return { ...work, tip, uncommitted: true };
   });
 }
