@@ -241,8 +241,14 @@ async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], poli
   const current = await ws.currentEntries(changes.map((c) => c.path));
   const targets = new Map<string, Entry | undefined>();
   const conflicts: Array<{ path: string; why: string; change: RawChange; ours?: Entry; markers?: Entry }> = [];
-  const blocked = await ws.pathsBlockedByNonDirectories(changes.filter((c) => c.after).map((c) => c.path));
-  const inTheWay = changes.filter((c) => current.get(c.path) === DIRECTORY || blocked.has(c.path)).map((c) => c.path);
+  // Files and links the agent deletes that the user left as they were: a folder of the agent's may take the
+  // place of one, and a file of the agent's the place of a folder that holds only such files.
+  const replaced = new Set(changes.filter((c) => !c.after && sameEntry(current.get(c.path), c.before)).map((c) => c.path));
+  const blocked = await ws.pathsBlockedByNonDirectories(changes.filter((c) => c.after).map((c) => c.path), replaced);
+  const inTheWay: string[] = [];
+  for (const c of changes) {
+    if (blocked.has(c.path) || (current.get(c.path) === DIRECTORY && !(await ws.holdsOnly(c.path, replaced)))) inTheWay.push(c.path);
+  }
   if (inTheWay.length > 0) {
     throw new SyncConflictError(
       `Nothing was synced: a folder, file or link of yours is where the agent has files: ${list(inTheWay)}.`,
@@ -252,7 +258,8 @@ async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], poli
     );
   }
   for (const change of changes) {
-    const ours = current.get(change.path) as Entry | undefined;
+    // A folder still here holds only files the agent deletes: to the agent's file, the path is free.
+    const ours = entryOrUndefined(current.get(change.path));
     if (sameEntry(ours, change.before)) {
       targets.set(change.path, change.after);
     } else if (sameEntry(ours, change.after)) {
@@ -298,6 +305,9 @@ async function merge(ws: Workspace, work: AgentWork, selected: Set<string> | und
   if ((await treeOf(ws.root, source)) === (await treeOf(ws.root, work.base)) || (await isAncestor(ws.root, source, head))) return result;
   const fastForward = await isAncestor(ws.root, head, source);
   const merged = fastForward ? { tree: await treeOf(ws.root, source), conflicts: [] } : await mergeTree(ws.root, head, source);
+  // The branch already holds all of it (synced before: the commit of the uncommitted work is made anew each
+  // time, so it is not an ancestor): a merge would only add an empty merge commit.
+  if (!fastForward && merged.conflicts.length === 0 && merged.tree === (await treeOf(ws.root, head))) return result;
   const touched = [...new Set([...(await namesChanged(ws.root, head, merged.tree)), ...merged.conflicts])];
   await ws.assertUntouched(touched, head, fastForward ? touched : undefined);
   if (merged.conflicts.length > 0 && policy === 'stop') {
@@ -426,11 +436,14 @@ class Workspace {
       );
     }
     const current = await this.currentEntries(touched);
-    const committed = await treeEntries(this.root, head, new Set(touched));
-    const dirty = touched.filter((p) => {
+    const touchedSet = new Set(touched);
+    const committed = await treeEntries(this.root, head, touchedSet);
+    const dirty: string[] = [];
+    for (const p of touched) {
       const ours = current.get(p);
-      return ours === DIRECTORY || !sameEntry(ours, committed.get(p));
-    });
+      // A folder where the agent has a file is the user's unless it holds only files that are checked here too.
+      if (ours === DIRECTORY ? committed.has(p) || !(await this.holdsOnly(p, touchedSet)) : !sameEntry(ours, committed.get(p))) dirty.push(p);
+    }
     if (dirty.length > 0) {
       throw new SyncConflictError(
         `Nothing was synced: the agent's work touches ${dirty.length === 1 ? 'a file' : 'files'} you have uncommitted changes in: ${list(dirty.sort())}.`,
@@ -459,9 +472,12 @@ class Workspace {
       const env = { ...process.env, ...LITERAL_PATHS, GIT_INDEX_FILE: path.join(tmp, 'index') };
       if (await exists(realIndex)) await copyIndex(realIndex, env.GIT_INDEX_FILE);
       const indexed = new Set((await gitWithInput(this.root, ['ls-files', '-z'], '', env)).split('\0'));
-      const stats = await Promise.all(paths.map((p) => fs.lstat(path.join(this.root, p)).catch(() => undefined)));
+      // A path beyond a link or a file is absent, as git sees it (lstat would follow the link).
+      const beyond = await this.pathsBlockedByNonDirectories(paths);
+      const stats = await Promise.all(paths.map((p) => (beyond.has(p) ? undefined : fs.lstat(path.join(this.root, p)).catch(() => undefined))));
       const toAdd: string[] = [];
       paths.forEach((p, i) => {
+        if (beyond.has(p)) return;
         if (stats[i]?.isDirectory()) entries.set(p, DIRECTORY);
         else if (stats[i] || indexed.has(p)) toAdd.push(p);
       });
@@ -481,17 +497,22 @@ class Workspace {
     });
   }
 
-  /** Paths whose parent folders are, in the working tree, a file or a link: writing there would replace it or leave the tree. */
-  async pathsBlockedByNonDirectories(paths: string[]): Promise<Set<string>> {
+  /**
+   * Paths whose parent folders are, in the working tree, a file or a link: writing there would replace it or
+   * leave the tree (but for the parents in `replaced`, which the sync deletes first).
+   */
+  async pathsBlockedByNonDirectories(paths: string[], replaced: Set<string> = new Set()): Promise<Set<string>> {
     const blocked = new Set<string>();
     const cache = new Map<string, Promise<boolean>>();
     const isBlocking = (dir: string) => {
       let known = cache.get(dir);
       if (!known) {
-        known = fs.lstat(path.join(this.root, dir)).then(
-          (s) => !s.isDirectory(),
-          () => false,
-        );
+        known = replaced.has(dir)
+          ? Promise.resolve(false)
+          : fs.lstat(path.join(this.root, dir)).then(
+              (s) => !s.isDirectory(),
+              () => false,
+            );
         cache.set(dir, known);
       }
       return known;
@@ -508,6 +529,17 @@ class Workspace {
       }),
     );
     return blocked;
+  }
+
+  /** Whether the folder `dir` holds files, and only files among `paths` (no empty folder either). */
+  async holdsOnly(dir: string, paths: Set<string>): Promise<boolean> {
+    const entries = await fs.readdir(path.join(this.root, dir), { withFileTypes: true }).catch(() => []);
+    if (entries.length === 0) return false;
+    for (const entry of entries) {
+      const p = `${dir}/${entry.name}`;
+      if (entry.isDirectory() ? !(await this.holdsOnly(p, paths)) : !paths.has(p)) return false;
+    }
+    return true;
   }
 
   /** A three-way merge of one file, as `git merge-file` does it; binary files, links and deletions conflict. */
