@@ -219,12 +219,13 @@ function stateText(info: SandboxInfo): string {
 export function formatTable(list: SandboxInfo[]): string {
   if (list.length === 0) return 'No sandboxes in this workspace. Start one with: agent-sandbox up NAME --task "..."\n';
   const rows = [
-    ['NAME', 'STATE', 'AGENT', 'BRANCH', 'PORTS', 'CONTAINER', 'IMAGE', 'WORKTREE'],
+    ['NAME', 'STATE', 'AGENT', 'BRANCH', 'ENGINE', 'PORTS', 'CONTAINER', 'IMAGE', 'WORKTREE'],
     ...list.map((s) => [
       s.name,
       stateText(s),
       s.agent,
       s.branch,
+      s.engine ?? '-',
       s.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(',') || '-',
       s.containerId?.slice(0, 12) ?? '-',
       s.image ?? '-',

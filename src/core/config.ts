@@ -7,6 +7,7 @@ import { isIP, isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { parse, TomlError } from 'smol-toml';
+import type { EngineChoice } from './engine';
 import { ConfigError } from './errors';
 import { formatSize, parseSize } from './sizes';
 
@@ -71,6 +72,10 @@ export interface SandboxConfig {
   agents: Record<string, AgentRole>;
   defaultAgent: string;
   maxParallelAgents: number;
+  /** `[sandbox] engine`: which engine to find (see Engine.connect). */
+  engine: EngineChoice;
+  /** `[sandbox] engine_host`: the engine's address, `unix:///path.sock` or `tcp://host:port`. */
+  engineHost?: string;
   warnings: ConfigWarning[];
 }
 
@@ -99,7 +104,8 @@ const CONTAINER_KEYS = [
 ] as const;
 const ROLE_KEYS = ['command', ...CONTAINER_KEYS] as const;
 const TOP_KEYS = ['sandbox', 'agents', 'orchestrator'] as const;
-const SANDBOX_KEYS = ['container', 'default_agent'] as const;
+const SANDBOX_KEYS = ['container', 'default_agent', 'engine', 'engine_host'] as const;
+const ENGINES: readonly EngineChoice[] = ['auto', 'docker', 'podman'];
 const ORCHESTRATOR_KEYS = ['max_parallel_agents', 'container_sandbox'] as const;
 const AGENTLOOP_KEYS = [
   'enabled',
@@ -269,6 +275,8 @@ function buildConfig(reader: Reader): SandboxConfig {
 
   let ourDefaults: ContainerLayer = {};
   let defaultAgentName: string | undefined;
+  let engine: EngineChoice = 'auto';
+  let engineHost: string | undefined;
   if (has(doc, 'sandbox')) {
     const sandbox = reader.table(doc.sandbox, ['sandbox']);
     reader.checkKeys(sandbox, ['sandbox'], SANDBOX_KEYS);
@@ -285,6 +293,8 @@ function buildConfig(reader: Reader): SandboxConfig {
       }
       defaultAgentName = value;
     }
+    if (has(sandbox, 'engine')) engine = readEngine(reader, sandbox.engine, ['sandbox', 'engine']);
+    if (has(sandbox, 'engine_host')) engineHost = readEngineHost(reader, sandbox.engine_host, ['sandbox', 'engine_host']);
   }
 
   if (has(doc, 'agents')) {
@@ -335,7 +345,8 @@ function buildConfig(reader: Reader): SandboxConfig {
     .sort((a, b) => (a.warning.line ?? Infinity) - (b.warning.line ?? Infinity) || a.index - b.index)
     .map(({ warning }) => warning);
 
-  const config: SandboxConfig = { defaults, agents, defaultAgent, maxParallelAgents, warnings };
+  const config: SandboxConfig = { defaults, agents, defaultAgent, maxParallelAgents, engine, warnings };
+  if (engineHost !== undefined) config.engineHost = engineHost;
   if (reader.absoluteFile !== undefined) config.file = reader.absoluteFile;
   return config;
 }
@@ -417,6 +428,32 @@ function readNetwork(reader: Reader, value: unknown, keyPath: Path): NetworkMode
     default:
       return reader.fail(keyPath, `expected "none", "nat" or "host", got ${describe(value)}`);
   }
+}
+
+function readEngine(reader: Reader, value: unknown, keyPath: Path): EngineChoice {
+  const choice = typeof value === 'string' ? value.toLowerCase() : undefined;
+  const found = ENGINES.find((e) => e === choice);
+  if (!found) reader.fail(keyPath, `expected "auto", "docker" or "podman", got ${describe(value)}`);
+  return found;
+}
+
+/** `unix:///absolute/path.sock`, or `tcp://`, `http://` or `https://` with a host and an optional port. */
+function readEngineHost(reader: Reader, value: unknown, keyPath: Path): string {
+  const expected = `expected an engine address such as "unix:///run/podman/podman.sock" or "tcp://127.0.0.1:2375", got ${describe(value)}`;
+  if (typeof value !== 'string') return reader.fail(keyPath, expected);
+  const address = value.trim();
+  if (address.startsWith('unix://')) {
+    if (!address.slice('unix://'.length).startsWith('/')) reader.fail(keyPath, `the socket path must be absolute (unix:///path/to.sock), got ${describe(value)}`);
+    return address;
+  }
+  let url: URL | undefined;
+  try {
+    url = /^(tcp|https?):\/\//.test(address) ? new URL(address.replace(/^tcp:/, 'http:')) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || !url.hostname || (url.pathname !== '/' && url.pathname !== '')) reader.fail(keyPath, expected);
+  return address;
 }
 
 function readCpus(reader: Reader, value: unknown, keyPath: Path): number {

@@ -1,3 +1,5 @@
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import * as path from 'node:path';
 import Docker from 'dockerode';
 import { PassThrough, Readable } from 'node:stream';
 import { demultiplex } from './demux';
@@ -5,14 +7,105 @@ import { EngineUnavailableError, ImageError, SandboxError } from './errors';
 
 export type EngineKind = 'docker' | 'podman';
 
+/** Which engine sandbox.toml (`[sandbox] engine`) or the editor's setting asks for. */
+export type EngineChoice = 'auto' | EngineKind;
+
+/** The engine to use: a kind, and optionally its address (`unix:///path.sock`, `tcp://host:port`). */
+export interface EngineSelection {
+  engine: EngineChoice;
+  host?: string;
+}
+
 export interface EngineVersion {
   kind: EngineKind;
   version: string;
   apiVersion: string;
 }
 
+/** What the core needs to know of the engine beyond its name: where the two engines differ. */
+export interface EngineInfo extends EngineVersion {
+  /** Rootless Podman (or rootless Docker): container uids map to the host's subordinate ids. */
+  rootless: boolean;
+  /** SELinux is enforced on the engine's host: bind mounts need relabelling (`:z`). */
+  selinux: boolean;
+}
+
 /** One line of build or pull output, as the engine sent it. */
 export type OutputSink = (text: string) => void;
+
+export const DOCKER_SOCKET = '/var/run/docker.sock';
+export const PODMAN_ROOTFUL_SOCKET = '/run/podman/podman.sock';
+
+/** Rootless Podman's socket: `$XDG_RUNTIME_DIR/podman/podman.sock` (`/run/user/UID/...` without the variable). */
+export function podmanRootlessSocket(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string | undefined {
+  const runtimeDir = env.XDG_RUNTIME_DIR || (uid !== undefined ? `/run/user/${uid}` : undefined);
+  return runtimeDir ? path.posix.join(runtimeDir, 'podman', 'podman.sock') : undefined;
+}
+
+/** Where to find the engine, before asking it anything. */
+export interface EndpointChoice {
+  /** The address to use when none of `candidates` answers (or there is only one): `unix:///...` or `tcp://...`. */
+  endpoint: string;
+  /** The kind the selection insists on; undefined for `auto`. */
+  expect?: EngineKind;
+  /** Addresses that exist, in order of preference; the first that answers wins. */
+  candidates: string[];
+  /** Every place looked at, for the message when nothing answers. */
+  tried: string[];
+}
+
+/**
+ * Where the engine is, by the rules of the README: an explicit host wins; `docker` is DOCKER_HOST or Docker's
+ * socket; `podman` is the rootful Podman socket, else the rootless one (for a user other than root: the rootless
+ * one first); `auto` is DOCKER_HOST, else the first
+ * socket that exists of Docker's, rootful Podman's and rootless Podman's. Pure but for `exists`.
+ */
+export function chooseEndpoint(
+  selection: EngineSelection,
+  env: NodeJS.ProcessEnv = process.env,
+  exists: (socketPath: string) => boolean = socketExists,
+  uid: number | undefined = process.getuid?.(),
+): EndpointChoice {
+  const expect = selection.engine === 'auto' ? undefined : selection.engine;
+  const explicit = (address: string): EndpointChoice => ({ endpoint: address, expect, candidates: [address], tried: [address] });
+  if (selection.host) return explicit(selection.host);
+  const dockerHost = env.DOCKER_HOST?.trim();
+  const docker = `unix://${DOCKER_SOCKET}`;
+  if (selection.engine === 'docker') return explicit(dockerHost || docker);
+  const rootless = podmanRootlessSocket(env, uid);
+  const podmanSockets = [PODMAN_ROOTFUL_SOCKET, ...(rootless ? [rootless] : [])];
+  if (selection.engine === 'podman') {
+    // A user's own (rootless) Podman before the system's, which only root may use; root the other way round.
+    if (uid !== 0) podmanSockets.reverse();
+    const found = podmanSockets.filter(exists).map((s) => `unix://${s}`);
+    const fallback = uid === 0 || !rootless ? PODMAN_ROOTFUL_SOCKET : rootless;
+    return { endpoint: found[0] ?? `unix://${fallback}`, expect, candidates: found, tried: podmanSockets.map((s) => `unix://${s}`) };
+  }
+  if (dockerHost) return { endpoint: dockerHost, candidates: [dockerHost], tried: [`DOCKER_HOST=${dockerHost}`] };
+  const sockets = [DOCKER_SOCKET, ...podmanSockets];
+  const found = sockets.filter(exists).map((s) => `unix://${s}`);
+  return { endpoint: found[0] ?? docker, candidates: found, tried: sockets.map((s) => `unix://${s}`) };
+}
+
+/**
+ * The selection in force: the editor's settings when either names something (an engine other than `auto`, or a
+ * host), else sandbox.toml's. A machine's engine is the user's business more than the repository's.
+ */
+export function effectiveSelection(fromConfig: EngineSelection, fromSettings?: Partial<EngineSelection>): EngineSelection {
+  const host = fromSettings?.host?.trim() || undefined;
+  const engine = fromSettings?.engine ?? 'auto';
+  if (engine !== 'auto' || host) return host ? { engine, host } : { engine };
+  return fromConfig;
+}
+
+export interface EngineOptions {
+  socketPath?: string;
+  host?: string;
+  /** The kind asked for: info() fails, saying so, when the endpoint answers as the other engine. */
+  expect?: EngineKind;
+  /** Every place looked at before settling on this endpoint, for the message when it does not answer. */
+  tried?: string[];
+}
 
 /**
  * The container engine, spoken to through dockerode. Docker and Podman (through its Docker-compatible
@@ -22,8 +115,11 @@ export type OutputSink = (text: string) => void;
 export class Engine {
   readonly docker: Docker;
   readonly endpoint: string;
+  readonly expect?: EngineKind;
+  private readonly tried: string[];
+  private infoPromise?: Promise<EngineInfo>;
 
-  constructor(options?: { socketPath?: string; host?: string }) {
+  constructor(options?: EngineOptions) {
     if (options?.socketPath) {
       this.docker = new Docker({ socketPath: options.socketPath });
       this.endpoint = `unix://${options.socketPath}`;
@@ -33,7 +129,41 @@ export class Engine {
     } else {
       // dockerode honours DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
       this.docker = new Docker();
-      this.endpoint = process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+      this.endpoint = process.env.DOCKER_HOST || `unix://${DOCKER_SOCKET}`;
+    }
+    this.expect = options?.expect;
+    this.tried = options?.tried ?? [this.endpoint];
+  }
+
+  /**
+   * The engine a selection names (see chooseEndpoint). Where several sockets exist, the first that answers wins,
+   * so a stale Docker socket does not hide a running Podman. Never throws: an engine that does not answer
+   * gives an Engine whose calls say how to start one.
+   */
+  static async connect(selection: EngineSelection, env: NodeJS.ProcessEnv = process.env): Promise<Engine> {
+    const choice = chooseEndpoint(selection, env);
+    const make = (address: string) => {
+      // DOCKER_HOST itself goes through dockerode's own reading of it (TLS variables included).
+      if (!selection.host && env.DOCKER_HOST?.trim() === address && env === process.env) return new Engine({ expect: choice.expect, tried: choice.tried });
+      return new Engine({ host: address, expect: choice.expect, tried: choice.tried });
+    };
+    if (choice.candidates.length > 1) {
+      for (const candidate of choice.candidates) {
+        const engine = make(candidate);
+        if (await engine.answers()) return engine;
+      }
+    }
+    return make(choice.endpoint);
+  }
+
+  /** Whether the engine answers a ping within a few seconds. */
+  async answers(timeoutMs = 3000): Promise<boolean> {
+    try {
+      // dockerode's ping takes an abortSignal; its type declarations do not say so.
+      await (this.docker.ping as unknown as (options: { abortSignal: AbortSignal }) => Promise<unknown>).call(this.docker, { abortSignal: AbortSignal.timeout(timeoutMs) });
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -49,24 +179,98 @@ export class Engine {
     if (error instanceof SandboxError) return error;
     const code = (error as NodeJS.ErrnoException)?.code;
     if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT') {
-      return new EngineUnavailableError(
-        `Cannot reach the container engine at ${this.endpoint} (${code}).`,
-        'Start one: Docker with `sudo systemctl start docker` (or `sudo dockerd &`), Podman with `systemctl --user start podman.socket`; or set DOCKER_HOST to an engine that runs.',
-      );
+      const podman = this.podmanToStart();
+      return new EngineUnavailableError(`Cannot reach the container engine at ${this.endpoint} (${code}).`, unreachableHint(this.expect, this.tried, podman), podman);
     }
     if (code === 'EACCES' || code === 'EPERM') {
       return new EngineUnavailableError(
         `Permission denied on the container engine's socket ${this.endpoint}.`,
-        'Add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again), or use rootless Podman.',
+        /podman/.test(this.endpoint)
+          ? "Use your own user's rootless Podman (`systemctl --user start podman.socket`, then set engine_host to unix://$XDG_RUNTIME_DIR/podman/podman.sock), or run as root for rootful Podman."
+          : 'Add your user to the docker group (`sudo usermod -aG docker $USER`, then log in again), or use rootless Podman.',
       );
     }
-    return new SandboxError(`${what}: ${engineMessage(error)}`);
+    const message = engineMessage(error);
+    if (/container-init binary not found|catatonit/i.test(message)) {
+      return new SandboxError(
+        `${what}: Podman cannot run an init process as PID 1 in the sandbox: its init, catatonit, is missing (${message}).`,
+        'Install it, then try again: `sudo apt-get install catatonit` (Debian, Ubuntu) or `sudo dnf install catatonit` (Fedora).',
+      );
+    }
+    if (/error setting rlimit|setrlimit/i.test(message)) {
+      return new SandboxError(
+        `${what}: the engine cannot give the sandbox its ulimits (${message}).`,
+        'Agent Sandboxes asks for open files and processes at the hard limits of this machine (/proc/self/limits); this engine runs with lower ones and cannot raise them. Start the engine with limits at least as high as `ulimit -Hn` and `ulimit -Hu` show (systemd: LimitNOFILE=, LimitNPROC= in its unit).',
+      );
+    }
+    return new SandboxError(`${what}: ${message}`);
+  }
+
+  /** The Podman socket to offer starting, when Podman is installed here and this endpoint is (or may be) it. */
+  private podmanToStart(): string | undefined {
+    if (this.expect === 'docker' || !podmanInstalled()) return undefined;
+    if (this.endpoint.startsWith('unix://') && (this.expect === 'podman' || /podman/.test(this.endpoint))) return this.endpoint.slice('unix://'.length);
+    // auto found no socket at all: Podman's own, for this user.
+    if (this.expect === undefined && this.tried.length > 1) return process.getuid?.() === 0 ? PODMAN_ROOTFUL_SOCKET : (podmanRootlessSocket() ?? PODMAN_ROOTFUL_SOCKET);
+    return undefined;
   }
 
   async version(): Promise<EngineVersion> {
-    const v = await this.call('Asking the engine for its version', () => this.docker.version());
+    const { kind, version, apiVersion } = await this.info();
+    return { kind, version, apiVersion };
+  }
+
+  /**
+   * The engine's kind, version and the features where engines differ. Asked once per Engine (an endpoint does
+   * not change engine), again after a failure. Fails when the selection insisted on the other engine.
+   */
+  info(): Promise<EngineInfo> {
+    this.infoPromise ??= this.readInfo().catch((error) => {
+      this.infoPromise = undefined;
+      throw error;
+    });
+    return this.infoPromise;
+  }
+
+  private async readInfo(): Promise<EngineInfo> {
+    const what = 'Asking the engine for its version';
+    const [v, system] = await this.call(what, () => Promise.all([this.docker.version(), this.docker.info() as Promise<{ SecurityOptions?: string[]; Rootless?: boolean }>]));
     const isPodman = (v.Components ?? []).some((c) => /podman/i.test(c.Name));
-    return { kind: isPodman ? 'podman' : 'docker', version: v.Version, apiVersion: v.ApiVersion };
+    // Docker says rootless and SELinux in SecurityOptions; Podman before 5 says neither there (it has a Rootless
+    // field), so its own API is asked.
+    const security = (system.SecurityOptions ?? []).join(' ');
+    let rootless = system.Rootless === true || /name=rootless/.test(security);
+    let selinux = /name=selinux/.test(security);
+    if (isPodman && !selinux) {
+      const podman = await this.call(what, () => this.libpod<{ host?: { security?: { rootless?: boolean; selinuxEnabled?: boolean } } }>('/v4.0.0/libpod/info'));
+      rootless ||= podman.host?.security?.rootless === true;
+      selinux = podman.host?.security?.selinuxEnabled === true;
+    }
+    const info: EngineInfo = { kind: isPodman ? 'podman' : 'docker', version: v.Version, apiVersion: v.ApiVersion, rootless, selinux };
+    if (this.expect && info.kind !== this.expect) {
+      throw new EngineUnavailableError(
+        `The engine at ${this.endpoint} is ${engineName(info.kind)} ${info.version}, but ${engineName(this.expect)} was asked for (engine = "${this.expect}").`,
+        `Point engine_host (sandbox.toml) or agentSandboxes.engineHost at ${engineName(this.expect)}'s socket, or set engine = "auto" to use whichever answers.`,
+      );
+    }
+    return info;
+  }
+
+  /** A GET on Podman's own API (beside the Docker-compatible one), through dockerode's connection. */
+  private libpod<T>(path: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.docker.modem.dial({ path, method: 'GET', statusCodes: { 200: true, 404: 'not found', 500: 'server error' } }, (error: unknown, data: unknown) =>
+        error ? reject(error) : resolve(data as T),
+      );
+    });
+  }
+
+  /**
+   * The name an image built here gets for `name` (`agent-sandbox/repo:hash`): Podman names local images
+   * `localhost/...` (its CLI does so; its Docker API would say `docker.io/...`), Docker takes the name as it is.
+   */
+  async localImageName(name: string): Promise<string> {
+    return (await this.info()).kind === 'podman' ? `localhost/${name}` : name;
   }
 
   async imageId(ref: string): Promise<string | undefined> {
@@ -187,6 +391,20 @@ export interface EngineEvent {
 }
 
 /**
+ * An event in Docker's words. Podman's Docker-compatible stream says `remove` where Docker says `destroy`
+ * (and older Podmans `died` for `die`); it also sends `init` and `cleanup`, which Docker has no word for and
+ * which pass through as they are. Podman puts the container's labels in Actor.Attributes, as Docker does.
+ */
+export function normalizeEvent(event: EngineEvent): EngineEvent {
+  const [action, ...rest] = (event.Action ?? '').split(':');
+  const docker = PODMAN_ACTIONS[action];
+  if (!docker) return event;
+  return { ...event, Action: [docker, ...rest].join(':') };
+}
+
+const PODMAN_ACTIONS: Record<string, string> = { remove: 'destroy', died: 'die' };
+
+/**
  * Follows the engine's event stream for containers with the given labels until `signal` aborts, through
  * engine restarts: a broken stream is reopened with a growing delay, and `onConnection` says whether the
  * engine answers, so a view can show it.
@@ -215,7 +433,7 @@ export function watchEngineEvents(
               buffered = buffered.slice(newline + 1);
               if (line) {
                 try {
-                  onEvent(JSON.parse(line) as EngineEvent);
+                  onEvent(normalizeEvent(JSON.parse(line) as EngineEvent));
                 } catch {
                   // A line that is not JSON is not an event; the next one will be.
                 }
@@ -263,4 +481,52 @@ export function engineMessage(error: unknown): string {
 function lastLines(events: ProgressEvent[]): string {
   const text = events.map((e) => e.stream ?? '').join('').trim().split('\n').slice(-3).join(' / ');
   return text ? ` (${text})` : '';
+}
+
+/** "Docker" or "Podman", for messages and the editor. */
+export function engineName(kind: EngineKind): string {
+  return kind === 'podman' ? 'Podman' : 'Docker';
+}
+
+/** How to start Podman's API service on `socket`, for a message. */
+export function podmanStartCommand(socket: string): string {
+  const direct = `\`podman system service --time=0 unix://${socket} &\``;
+  if (socket === PODMAN_ROOTFUL_SOCKET) return `\`sudo systemctl start podman.socket\` (or without systemd: ${direct})`;
+  if (socket === podmanRootlessSocket()) return `\`systemctl --user start podman.socket\` (or without systemd: ${direct})`;
+  return direct;
+}
+
+function unreachableHint(expect: EngineKind | undefined, tried: string[], podmanSocket: string | undefined): string {
+  const lines: string[] = [];
+  if (podmanSocket) lines.push(`Podman is installed but its API service is not running: start it with ${podmanStartCommand(podmanSocket)}.`);
+  else if (expect === 'podman' && !podmanInstalled()) lines.push('Podman is not installed: `sudo apt-get install podman catatonit` (Debian, Ubuntu), then start its API service: `sudo systemctl start podman.socket`.');
+  else if (expect === 'podman') lines.push('Start Podman\'s API service where the address points (`podman system service --time=0 ADDRESS`).');
+  if (expect === 'docker') lines.push('Start Docker with `sudo systemctl start docker` (or `sudo dockerd &`); or set DOCKER_HOST to a Docker engine that runs.');
+  else if (expect === undefined && podmanSocket) lines.push('Or start Docker with `sudo systemctl start docker` (or `sudo dockerd &`); or set DOCKER_HOST to an engine that runs.');
+  else if (expect === undefined) lines.push('Start one: Docker with `sudo systemctl start docker` (or `sudo dockerd &`), Podman with `systemctl --user start podman.socket`; or set DOCKER_HOST to an engine that runs.');
+  else lines.push('Or point engine_host (sandbox.toml) or agentSandboxes.engineHost at the socket where it runs.');
+  if (tried.length > 1) lines.push(`Looked for an engine at ${tried.join(', ')}.`);
+  return lines.join('\n');
+}
+
+function socketExists(socketPath: string): boolean {
+  try {
+    return statSync(socketPath).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a `podman` executable is on PATH. */
+export function podmanInstalled(env: NodeJS.ProcessEnv = process.env): boolean {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(path.join(dir, 'podman'), fsConstants.X_OK);
+      return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
 }

@@ -27,7 +27,16 @@ export class ConfigError extends SandboxError {
 }
 
 /** The container engine cannot be reached, or refuses us. */
-export class EngineUnavailableError extends SandboxError {}
+export class EngineUnavailableError extends SandboxError {
+  constructor(
+    message: string,
+    hint?: string,
+    /** Podman is installed here and its API service would answer on this socket once started: an editor may offer to. */
+    readonly podmanSocket?: string,
+  ) {
+    super(message, hint);
+  }
+}
 
 /** An image could not be pulled or built. */
 export class ImageError extends SandboxError {}

@@ -65,7 +65,8 @@ async function buildIfChanged(
   const inside = path.relative(contextDir, dockerfile);
   const dockerfileInContext = !inside.startsWith('..') && !path.isAbsolute(inside) ? inside.split(path.sep).join('/') : undefined;
   const hash = await cachedContextHash(entries, dockerfileText, dockerfileInContext ?? OUTSIDE_DOCKERFILE, options.cacheDir);
-  const tag = `agent-sandbox/${imageNamePart(repoName)}:${hash.slice(0, 16)}`;
+  // Podman names it localhost/agent-sandbox/...: looked up and built under that name, the skip works there too.
+  const tag = await engine.localImageName(`agent-sandbox/${imageNamePart(repoName)}:${hash.slice(0, 16)}`);
   if (!options.force && (await engine.imageId(tag))) {
     output(`Image ${tag} is up to date with ${path.basename(dockerfile)} and its context: build skipped.\n`);
     return { ref: tag, changed: false };

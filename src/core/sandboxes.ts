@@ -6,11 +6,13 @@ import type Docker from 'dockerode';
 import { loadConfig } from './config';
 import type { AgentRole, ContainerSettings, SandboxConfig } from './config';
 import { demultiplex } from './demux';
-import { Engine, engineMessage } from './engine';
-import type { OutputSink } from './engine';
+import { effectiveSelection, Engine, engineMessage } from './engine';
+import type { EngineInfo, EngineKind, EngineSelection, OutputSink } from './engine';
 import { ConflictError, SandboxError, SandboxNotFoundError } from './errors';
 import { ensureImage, imageNamePart } from './images';
 import { LABEL } from './labels';
+import { sandboxUlimits } from './ulimits';
+import type { Ulimit } from './ulimits';
 import { agentUserFor } from './user';
 import type { AgentUser } from './user';
 import { agentIdentity, CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, validateSandboxName } from './worktrees';
@@ -51,10 +53,12 @@ export interface SandboxInfo {
   limits?: { cpus: number; memoryBytes: number; pids: number };
   ports: PublishedPort[];
   createdAt: string;
+  /** The engine the sandbox runs on (its container's); for one whose container is gone, the engine it was made on. */
+  engine?: EngineKind;
 }
 
 /** What the host keeps of a sandbox beside its worktree, readable without the engine. */
-interface SandboxRecord {
+export interface SandboxRecord {
   name: string;
   agent: string;
   branch: string;
@@ -63,6 +67,8 @@ interface SandboxRecord {
   image: string;
   container: string;
   createdAt: string;
+  /** The engine it was made on. */
+  engine?: EngineKind;
 }
 
 export interface InteractiveSession {
@@ -94,10 +100,18 @@ export class Sandboxes {
     private readonly agentUser: AgentUser,
   ) {}
 
-  static async open(workspace: string, options: { engine?: Engine; configFile?: string } = {}): Promise<Sandboxes> {
+  /**
+   * Opens a workspace. The engine is `options.engine`, else the one the editor's settings (`engineSettings`, when
+   * they name one) or sandbox.toml's `engine` and `engine_host` select (see Engine.connect).
+   */
+  static async open(workspace: string, options: { engine?: Engine; engineSettings?: Partial<EngineSelection>; configFile?: string } = {}): Promise<Sandboxes> {
     const repo = await Repository.open(workspace);
     const config = await loadConfig(repo.root, options.configFile);
-    return new Sandboxes(repo, config, options.engine ?? new Engine(), await agentUserFor(repo.root));
+    const [engine, agentUser] = await Promise.all([
+      options.engine ?? Engine.connect(effectiveSelection({ engine: config.engine, host: config.engineHost }, options.engineSettings)),
+      agentUserFor(repo.root),
+    ]);
+    return new Sandboxes(repo, config, engine, agentUser);
   }
 
   role(agent?: string): AgentRole {
@@ -124,8 +138,8 @@ export class Sandboxes {
     validateSandboxName(options.name);
     const role = this.role(options.agent);
     // Independent checks at once: each is a round trip to the engine, git or the disk.
-    const [, , , , base] = await Promise.all([
-      this.engine.version(),
+    const [engine, , , , base] = await Promise.all([
+      this.engine.info(),
       this.assertNameFree(options.name),
       this.assertRoomForAnother(),
       checkVolumes(role.container),
@@ -142,6 +156,7 @@ export class Sandboxes {
       image: image.ref,
       container: this.containerName(options.name),
       createdAt: new Date().toISOString(),
+      engine: engine.kind,
     };
     let container: Docker.Container | undefined;
     try {
@@ -150,7 +165,7 @@ export class Sandboxes {
       // concurrent ups (other processes included) cannot pass the limit together.
       container = await this.repo.locked(async () => {
         await this.assertRoomForAnother();
-        return this.createContainer(record, role, paths, output);
+        return this.createContainer(record, role, paths, engine, output);
       });
       await this.engine.call(`Starting the sandbox "${options.name}"`, () => container!.start());
     } catch (error) {
@@ -162,9 +177,9 @@ export class Sandboxes {
     return this.get(options.name);
   }
 
-  private async createContainer(record: SandboxRecord, role: AgentRole, paths: WorktreePaths, output: OutputSink): Promise<Docker.Container> {
+  private async createContainer(record: SandboxRecord, role: AgentRole, paths: WorktreePaths, engine: EngineInfo, output: OutputSink): Promise<Docker.Container> {
     const settings = role.container;
-    const options = containerOptions(record, role, paths, this.repo, this.agentUser);
+    const options = containerOptions(record, role, paths, this.repo, this.agentUser, engine);
     const what = `Creating the container for "${record.name}"`;
     try {
       return await this.engine.docker.createContainer(options);
@@ -185,7 +200,7 @@ export class Sandboxes {
   }
 
   private async assertRoomForAnother(): Promise<void> {
-    const running = (await this.findContainers()).filter((c) => c.State === 'running' || c.State === 'created' || c.State === 'restarting').length;
+    const running = (await this.findContainers()).map((c) => sandboxState(c.State)).filter((s) => s === 'running' || s === 'created' || s === 'restarting').length;
     const max = this.config.maxParallelAgents;
     if (running >= max) {
       throw new ConflictError(
@@ -202,31 +217,31 @@ export class Sandboxes {
   }
 
   async list(): Promise<SandboxInfo[]> {
-    const containers = await this.findContainers();
+    const [containers, engine] = await Promise.all([this.findContainers(), this.engine.info()]);
     const names = new Set(await this.repo.sandboxNames());
     for (const c of containers) names.add(c.Labels[LABEL.name]);
     const infos = await Promise.all(
-      [...names].sort().map((name) => this.describe(name, containers.find((c) => c.Labels[LABEL.name] === name))),
+      [...names].sort().map((name) => this.describe(name, engine.kind, containers.find((c) => c.Labels[LABEL.name] === name))),
     );
     return infos;
   }
 
   async get(name: string): Promise<SandboxInfo> {
-    const [container] = await this.findContainers(name);
+    const [[container], engine] = await Promise.all([this.findContainers(name), this.engine.info()]);
     if (!container && !(await this.repo.sandboxNames()).includes(name)) {
       throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
     }
-    return this.describe(name, container);
+    return this.describe(name, engine.kind, container);
   }
 
-  private async describe(name: string, container?: Docker.ContainerInfo): Promise<SandboxInfo> {
+  private async describe(name: string, engine: EngineKind, container?: Docker.ContainerInfo): Promise<SandboxInfo> {
     const paths = this.repo.paths(name);
     const record = await readRecord(paths);
     const head = await this.repo.importAgentCommits(name).catch(() => undefined);
     const inspected = container ? await this.engine.docker.getContainer(container.Id).inspect().catch(() => undefined) : undefined;
     // The state from inspect, not from the list: Docker sends `die` before its list reflects the exit, and
     // inspect reads the container itself.
-    const state = (inspected?.State.Status ?? container?.State ?? 'missing') as SandboxState;
+    const state = sandboxState(inspected?.State.Status ?? container?.State);
     const ended = state === 'exited' || state === 'dead';
     const host = inspected?.HostConfig;
     return {
@@ -242,12 +257,13 @@ export class Sandboxes {
       image: container?.Image ?? record?.image,
       exitCode: ended ? inspected?.State.ExitCode : undefined,
       oomKilled: ended && inspected?.State.OOMKilled ? true : undefined,
-      network: host?.NetworkMode === 'bridge' || host?.NetworkMode === 'default' ? 'nat' : host?.NetworkMode,
+      network: host ? networkName(host.NetworkMode) : undefined,
       limits: host ? { cpus: (host.NanoCpus ?? 0) / 1e9, memoryBytes: host.Memory ?? 0, pids: host.PidsLimit ?? 0 } : undefined,
       ports: (container?.Ports ?? [])
         .filter((p) => p.PublicPort)
         .map((p) => ({ containerPort: p.PrivatePort, protocol: p.Type, hostIp: p.IP ?? '', hostPort: p.PublicPort })),
       createdAt: record?.createdAt ?? (container ? new Date(container.Created * 1000).toISOString() : ''),
+      engine: container ? engine : record?.engine,
     };
   }
 
@@ -301,7 +317,7 @@ export class Sandboxes {
    */
   async exec(name: string, command: string[], io: { stdin?: Readable; stdout: Writable; stderr: Writable; tty?: boolean }): Promise<number> {
     const container = await this.container(name);
-    const exec = await this.engine.call(`Running a command in "${name}"`, () =>
+    const exec = await this.execCall(name, container, `Running a command in "${name}"`, () =>
       container.exec({
         Cmd: command,
         AttachStdin: Boolean(io.stdin),
@@ -329,6 +345,22 @@ export class Sandboxes {
     io.stdin?.unpipe(stream);
     const result = await exec.inspect();
     return result.ExitCode ?? 1;
+  }
+
+  /**
+   * Creates an exec session. A stopped sandbox refuses one in each engine's words (Docker: "is not running",
+   * Podman: "container state improper"): say it in ours.
+   */
+  private async execCall<T>(name: string, container: Docker.Container, what: string, create: () => Promise<T>): Promise<T> {
+    try {
+      return await create();
+    } catch (error) {
+      const state = await container.inspect().then((c) => sandboxState(c.State.Status), () => undefined);
+      if (state && state !== 'running') {
+        throw new ConflictError(`${what}: the sandbox is not running (it is ${state}).`, `Start it first: agent-sandbox start ${name}`);
+      }
+      throw this.engine.translate(what, error);
+    }
   }
 
   async restart(name: string): Promise<void> {
@@ -419,7 +451,7 @@ export class Sandboxes {
   async execInteractive(name: string, command: string[], size: { columns: number; rows: number }): Promise<InteractiveSession> {
     const container = await this.container(name);
     const what = `Opening a shell in "${name}"`;
-    const exec = await this.engine.call(what, () =>
+    const exec = await this.execCall(name, container, what, () =>
       container.exec({
         Cmd: command,
         AttachStdin: true,
@@ -444,8 +476,26 @@ export class Sandboxes {
   }
 }
 
-function containerOptions(record: SandboxRecord, role: AgentRole, paths: WorktreePaths, repo: Repository, user: AgentUser): Docker.ContainerCreateOptions {
+/**
+ * What the engine is asked to create. Where Docker and Podman differ, `engine` decides: the tmpfs home's owner
+ * (Docker: uid=/gid= options; Podman: `U`, the container's user), the user namespace (rootless Podman:
+ * keep-id, so the agent's files in the worktree belong to the host user), SELinux relabelling of the mounts
+ * this makes (`z`, where SELinux is enforced) and NAT (rootless Podman: slirp4netns). Ulimits are explicit
+ * on both, at or under the machine's hard limits.
+ */
+export function containerOptions(
+  record: SandboxRecord,
+  role: AgentRole,
+  paths: WorktreePaths,
+  repo: Pick<Repository, 'root' | 'commonDir'>,
+  user: AgentUser,
+  engine: EngineInfo,
+  ulimits: Ulimit[] = sandboxUlimits(),
+): Docker.ContainerCreateOptions {
   const settings = role.container;
+  const podman = engine.kind === 'podman';
+  // Relabel only what Agent Sandboxes mounts for itself: the user's own volumes may be system folders.
+  const relabel = engine.selinux ? ',z' : '';
   const exposed: Record<string, object> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   for (const port of settings.ports) {
@@ -479,15 +529,18 @@ function containerOptions(record: SandboxRecord, role: AgentRole, paths: Worktre
     },
     HostConfig: {
       Binds: [
-        `${paths.worktree}:${WORKSPACE_IN_CONTAINER}:rw`,
+        `${paths.worktree}:${WORKSPACE_IN_CONTAINER}:rw${relabel}`,
         // The agent's git sees its private git dir, never the host's .git (hooks, config, other branches).
-        `${paths.gitFile}:${WORKSPACE_IN_CONTAINER}/.git:ro`,
-        `${paths.privateGitDir}:${CONTAINER_GIT_DIR}:rw`,
-        `${path.join(repo.commonDir, 'objects')}:${CONTAINER_HOST_OBJECTS}:ro`,
+        `${paths.gitFile}:${WORKSPACE_IN_CONTAINER}/.git:ro${relabel}`,
+        `${paths.privateGitDir}:${CONTAINER_GIT_DIR}:rw${relabel}`,
+        `${path.join(repo.commonDir, 'objects')}:${CONTAINER_HOST_OBJECTS}:ro${relabel}`,
         ...settings.volumes.map((v) => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`),
       ],
-      Tmpfs: { [AGENT_HOME]: `rw,exec,uid=${user.uid},gid=${user.gid},mode=0700` },
-      NetworkMode: settings.network === 'nat' ? 'bridge' : settings.network,
+      // Podman refuses uid=/gid= on a tmpfs; its `U` gives the tmpfs to the container's user instead.
+      Tmpfs: { [AGENT_HOME]: podman ? 'rw,exec,U,mode=0700' : `rw,exec,uid=${user.uid},gid=${user.gid},mode=0700` },
+      // Rootless Podman maps container uids to subordinate ids: keep-id maps the host user to itself.
+      ...(podman && engine.rootless ? { UsernsMode: 'keep-id' } : {}),
+      NetworkMode: settings.network === 'nat' ? (podman && engine.rootless ? 'slirp4netns' : 'bridge') : settings.network,
       PortBindings: settings.network === 'nat' ? bindings : {},
       NanoCpus: Math.round(settings.cpus * 1e9),
       Memory: settings.memoryBytes,
@@ -495,7 +548,9 @@ function containerOptions(record: SandboxRecord, role: AgentRole, paths: Worktre
       PidsLimit: settings.pids,
       ...(settings.diskBytes !== undefined ? { StorageOpt: { size: String(settings.diskBytes) } } : {}),
       // An init as PID 1 forwards signals and reaps zombies; an agent as PID 1 would ignore its own crashes.
+      // Podman's init is catatonit: without it, creating the container fails (see Engine.translate).
       Init: true,
+      Ulimits: ulimits,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
     },
@@ -509,6 +564,32 @@ async function checkVolumes(settings: ContainerSettings): Promise<void> {
       throw new SandboxError(`The volume ${volume.hostPath} (for ${volume.containerPath}) does not exist.`, 'Create it, or fix `volumes` in sandbox.toml: host paths are relative to the workspace root.');
     });
   }
+}
+
+/**
+ * A container's state in Docker's words. Podman's API also says `stopped` (exited, before its cleanup ran),
+ * `configured` and `initialized` (created, not yet started) and `stopping`.
+ */
+export function sandboxState(engineState: string | undefined): SandboxState {
+  switch (engineState) {
+    case undefined:
+    case '':
+      return 'missing';
+    case 'stopped':
+      return 'exited';
+    case 'configured':
+    case 'initialized':
+      return 'created';
+    case 'stopping':
+      return 'running';
+    default:
+      return engineState as SandboxState;
+  }
+}
+
+/** The network as sandbox.toml names it: bridge (Docker, rootful Podman) and slirp4netns (rootless Podman) are NAT. */
+export function networkName(mode: string | undefined): string | undefined {
+  return mode === 'bridge' || mode === 'default' || mode === 'slirp4netns' || mode?.startsWith('slirp4netns:') ? 'nat' : mode;
 }
 
 async function readRecord(paths: WorktreePaths): Promise<SandboxRecord | undefined> {

@@ -1,18 +1,23 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { cleanUp, cliOk, docker, makeRepo, REPO_ROOT, sh, tomlWith, waitFor } from './helpers';
+import { Engine, watchEngineEvents } from '../../src/core/engine';
+import type { EngineEvent } from '../../src/core/engine';
+import { cleanUp, cliOk, docker, ENGINE_HOST, engineKind, makeRepo, REPO_ROOT, sh, tomlWith, waitFor } from './helpers';
 
 after(cleanUp);
 
 /*
- * Restarting the engine needs an engine this test may restart: the one scripts/engine.sh started (as the
- * README's test command and CI do). Elsewhere (Docker Desktop, a shared engine) it is left out, but never on CI.
+ * Restarting the engine needs an engine this test may restart: the one scripts/engine.sh (dockerd) or
+ * scripts/podman.sh (Podman's API service) started, as the README's test command and CI do. Elsewhere (Docker
+ * Desktop, a shared engine, systemd's) it is left out, but never on CI.
  */
 const restartable = process.env.AGENT_SANDBOX_TEST_ENGINE_RESTART === '1';
 if (process.env.CI && !restartable) throw new Error('CI must run the engine-restart test: set AGENT_SANDBOX_TEST_ENGINE_RESTART=1');
+const skip = !restartable && 'set AGENT_SANDBOX_TEST_ENGINE_RESTART=1 to let this test restart the engine (dockerd, or Podman\'s API service)';
 
-test('a restart of the engine loses no sandbox: ls, logs and start work afterwards', { skip: !restartable && 'set AGENT_SANDBOX_TEST_ENGINE_RESTART=1 to let this test restart dockerd' }, async () => {
+test('a restart of the engine loses no sandbox: ls, logs and start work afterwards', { skip }, async (t) => {
+  if ((await engineKind()) !== 'docker') return t.skip('Docker only: Podman\'s containers do not stop with its API service (see the next test)');
   const repo = await makeRepo(tomlWith('echo "started $(cat /proc/uptime)"; echo ready; sleep 300'));
   await cliOk(['up', 'survivor', '--agent', 'engineer', '--task', 'outlive the engine'], { cwd: repo });
   await waitFor('the agent to print', async () => ((await cliOk(['logs', 'survivor'], { cwd: repo })).stdout.includes('ready') ? true : undefined));
@@ -34,4 +39,40 @@ test('a restart of the engine loses no sandbox: ls, logs and start work afterwar
     return out.split('ready').length === 3 ? out : undefined;
   });
   assert.match(logs, /^started .*\nready\nstarted .*\nready\n$/, 'the output of both runs, in order');
+});
+
+test('a restart of Podman\'s API service loses nothing: the agent keeps running, the event stream comes back', { skip }, async (t) => {
+  if ((await engineKind()) !== 'podman') return t.skip('Podman only');
+  const repo = await makeRepo(tomlWith('echo "started $(cat /proc/uptime)"; echo ready; sleep 300'));
+  await cliOk(['up', 'survivor', '--agent', 'engineer', '--task', 'outlive the service'], { cwd: repo });
+  await waitFor('the agent to print', async () => ((await cliOk(['logs', 'survivor'], { cwd: repo })).stdout.includes('ready') ? true : undefined));
+
+  // The view's way of following the engine: it must notice the restart and reconnect by itself.
+  const connections: boolean[] = [];
+  const events: EngineEvent[] = [];
+  const abort = new AbortController();
+  watchEngineEvents(new Engine({ host: ENGINE_HOST }), [`dev.agent-sandboxes.workspace=${repo}`], (e) => events.push(e), (ok) => connections.push(ok), abort.signal);
+  try {
+    await waitFor('the event stream', async () => (connections.includes(true) ? true : undefined));
+
+    await sh(`bash ${path.join(REPO_ROOT, 'scripts', 'podman.sh')} restart`);
+    await waitFor('the service to answer', () => docker.ping().then(() => true, () => undefined), 60_000);
+    await waitFor(`the event stream to come back (${JSON.stringify(connections)})`, async () => (connections.lastIndexOf(true) > connections.indexOf(false) && connections.includes(false) ? true : undefined), 30_000);
+
+    const [after] = JSON.parse((await cliOk(['ls', '--json'], { cwd: repo })).stdout);
+    assert.deepEqual([after.name, after.state, after.task, after.engine], ['survivor', 'running', 'outlive the service', 'podman'], 'conmon, not the API service, keeps the container');
+    assert.match((await cliOk(['logs', 'survivor'], { cwd: repo })).stdout, /^started .*\nready\n$/);
+    assert.equal((await cliOk(['exec', 'survivor', '--', 'echo', 'still here'], { cwd: repo })).stdout, 'still here\n');
+
+    await cliOk(['stop', 'survivor'], { cwd: repo });
+    await waitFor(`the reconnected stream to see the stop (${JSON.stringify(events.map((e) => e.Action))})`, async () => (events.some((e) => e.Action === 'die') ? true : undefined));
+    await cliOk(['start', 'survivor'], { cwd: repo });
+    const logs = await waitFor('the restarted agent to print', async () => {
+      const out = (await cliOk(['logs', 'survivor'], { cwd: repo })).stdout;
+      return out.split('ready').length === 3 ? out : undefined;
+    });
+    assert.match(logs, /^started .*\nready\nstarted .*\nready\n$/, 'the output of both runs, in order');
+  } finally {
+    abort.abort();
+  }
 });

@@ -6,7 +6,30 @@ import Docker from 'dockerode';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
-export const docker = new Docker();
+/**
+ * The engine under test, as the CLI finds it: DOCKER_HOST (the suite runs once against Docker and once with
+ * DOCKER_HOST at Podman's socket), else Docker's socket.
+ */
+export const ENGINE_HOST = process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+export const docker = ENGINE_HOST.startsWith('unix://') ? new Docker({ socketPath: ENGINE_HOST.slice('unix://'.length) }) : new Docker();
+
+let kind: Promise<'docker' | 'podman'> | undefined;
+
+/** Which engine answers at ENGINE_HOST: tests assert what differs (image names, init, build output) per engine. */
+export function engineKind(): Promise<'docker' | 'podman'> {
+  kind ??= docker.version().then((v) => ((v.Components ?? []).some((c) => /podman/i.test(c.Name)) ? 'podman' : 'docker'));
+  return kind;
+}
+
+/** The name an image built by Agent Sandboxes gets on the engine under test. */
+export async function builtImagePattern(): Promise<RegExp> {
+  return (await engineKind()) === 'podman' ? /^localhost\/agent-sandbox\/project:[0-9a-f]{16}$/ : /^agent-sandbox\/project:[0-9a-f]{16}$/;
+}
+
+/** A build step as the engine prints it: Docker "Step 2/3 : COPY ...", Podman "STEP 2/3: COPY ...". */
+export function buildStep(step: string | number, instruction: string): RegExp {
+  return new RegExp(`Step ${step}/\\d+ ?: ${instruction}`, 'i');
+}
 
 let imageContext: string | undefined;
 

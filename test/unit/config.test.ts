@@ -403,6 +403,7 @@ describe('defaults', () => {
       agents: { default: { name: DEFAULT_AGENT, container: defaultsWith({}) } },
       defaultAgent: 'default',
       maxParallelAgents: 4,
+      engine: 'auto',
       warnings: [],
     });
   });
@@ -422,6 +423,66 @@ describe('defaults', () => {
   test('constants', () => {
     assert.equal(CONFIG_FILE_NAME, 'sandbox.toml');
     assert.equal(DEFAULT_AGENT, 'default');
+  });
+});
+
+describe('engine and engine_host', () => {
+  test('without them: auto, and no host', () => {
+    const config = load('[sandbox]\ndefault_agent = "default"\n');
+    assert.equal(config.engine, 'auto');
+    assert.equal('engineHost' in config, false);
+  });
+
+  test('engine takes auto, docker and podman, in any case', () => {
+    const engine = (written: string) => load(`[sandbox]\nengine = "${written}"\n`).engine;
+    assert.equal(engine('auto'), 'auto');
+    assert.equal(engine('docker'), 'docker');
+    assert.equal(engine('podman'), 'podman');
+    assert.equal(engine('Podman'), 'podman');
+  });
+
+  test('engine_host takes a unix socket, tcp, http and https addresses, as written', () => {
+    const host = (written: string) => load(`[sandbox]\nengine_host = "${written}"\n`).engineHost;
+    assert.equal(host('unix:///run/podman/podman.sock'), 'unix:///run/podman/podman.sock');
+    assert.equal(host('unix:///run/user/1000/podman/podman.sock'), 'unix:///run/user/1000/podman/podman.sock');
+    assert.equal(host('tcp://127.0.0.1:2375'), 'tcp://127.0.0.1:2375');
+    assert.equal(host('tcp://engine.internal'), 'tcp://engine.internal');
+    assert.equal(host('https://engine.internal:2376/'), 'https://engine.internal:2376/');
+  });
+
+  test('both, with the rest of [sandbox], as a table, dotted keys or an inline table', () => {
+    const table = load('[sandbox]\ndefault_agent = "a"\nengine = "podman"\nengine_host = "unix:///run/podman/podman.sock"\n[agents.a]\n');
+    assert.deepEqual([table.engine, table.engineHost, table.defaultAgent, table.warnings], ['podman', 'unix:///run/podman/podman.sock', 'a', []]);
+    const dotted = load('sandbox.engine = "docker"\nsandbox.engine_host = "tcp://h:1"\n');
+    assert.deepEqual([dotted.engine, dotted.engineHost], ['docker', 'tcp://h:1']);
+    const inline = load('sandbox = { engine = "podman", container = { cpus = 1 } }\n');
+    assert.deepEqual([inline.engine, inline.defaults.cpus], ['podman', 1]);
+  });
+
+  test('a misspelt key is a warning with a suggestion; in a role or [sandbox.container] it is unknown', () => {
+    const config = load('[sandbox]\nengin = "podman"\nengine_hots = "unix:///x.sock"\n[sandbox.container]\nengine = "podman"\n[agents.a]\nengine = "docker"\n');
+    assert.equal(config.engine, 'auto');
+    assert.deepEqual(
+      config.warnings.map((w) => formatWarning(w)),
+      [
+        'sandbox.toml:2: sandbox.engin: unknown key, ignored (did you mean `engine`?)',
+        'sandbox.toml:3: sandbox.engine_hots: unknown key, ignored (did you mean `engine_host`?)',
+        'sandbox.toml:5: sandbox.container.engine: unknown key, ignored',
+        'sandbox.toml:7: agents.a.engine: unknown key, ignored',
+      ],
+    );
+  });
+
+  test('AgentLoop\'s layout has no engine key: one in [orchestrator.container_sandbox] is unknown, and slirp4netns is NAT', () => {
+    const config = load('[orchestrator.container_sandbox]\nnetwork_mode = "slirp4netns"\nengine = "podman"\n');
+    assert.equal(config.engine, 'auto');
+    assert.equal(config.defaults.network, 'nat');
+    assert.deepEqual(config.warnings.map((w) => [w.line, w.key]), [[3, 'orchestrator.container_sandbox.engine']]);
+  });
+
+  test('our [sandbox] engine applies with AgentLoop\'s layout in the same file', () => {
+    const config = load('[orchestrator.container_sandbox]\ncontainer_image = "a:1"\nnetwork_mode = "slirp4netns"\n[sandbox]\nengine = "podman"\n');
+    assert.deepEqual([config.engine, config.defaults.image, config.defaults.network], ['podman', 'a:1', 'nat']);
   });
 });
 
@@ -699,6 +760,36 @@ describe('validation errors', () => {
     { name: 'max_parallel_agents zero', text: '[orchestrator]\nmax_parallel_agents = 0\n', line: 2, key: 'orchestrator.max_parallel_agents', detail: 'expected an integer of at least 1, got 0' },
     { name: 'max_parallel_agents fraction', text: '[orchestrator]\nmax_parallel_agents = 2.5\n', line: 2, key: 'orchestrator.max_parallel_agents', detail: 'expected an integer of at least 1, got 2.5' },
     { name: 'default_agent not a string', text: '[sandbox]\ndefault_agent = 1\n', line: 2, key: 'sandbox.default_agent', detail: 'expected the name of a role, got 1' },
+    { name: 'engine not a string', text: '[sandbox]\n\nengine = 1\n', line: 3, key: 'sandbox.engine', detail: 'expected "auto", "docker" or "podman", got 1' },
+    { name: 'engine as an array', text: '[sandbox]\nengine = ["podman"]\n', line: 2, key: 'sandbox.engine', detail: 'expected "auto", "docker" or "podman", got an array' },
+    { name: 'engine unknown', text: '[sandbox]\nengine = "containerd"\n', line: 2, key: 'sandbox.engine', detail: 'expected "auto", "docker" or "podman", got "containerd"' },
+    { name: 'engine empty', text: '[sandbox]\nengine = ""\n', line: 2, key: 'sandbox.engine', detail: 'expected "auto", "docker" or "podman", got ""' },
+    { name: 'engine as a dotted key', text: '# c\nsandbox.engine = "rkt"\n', line: 2, key: 'sandbox.engine' },
+    {
+      name: 'engine_host not a string',
+      text: '[sandbox]\nengine = "podman"\nengine_host = true\n',
+      line: 3,
+      key: 'sandbox.engine_host',
+      detail: 'expected an engine address such as "unix:///run/podman/podman.sock" or "tcp://127.0.0.1:2375", got true',
+    },
+    {
+      name: 'engine_host a bare path',
+      text: '[sandbox]\nengine_host = "/run/podman/podman.sock"\n',
+      line: 2,
+      key: 'sandbox.engine_host',
+      detail: 'expected an engine address such as "unix:///run/podman/podman.sock" or "tcp://127.0.0.1:2375", got "/run/podman/podman.sock"',
+    },
+    {
+      name: 'engine_host a relative socket',
+      text: '[sandbox]\nengine_host = "unix://podman.sock"\n',
+      line: 2,
+      key: 'sandbox.engine_host',
+      detail: 'the socket path must be absolute (unix:///path/to.sock), got "unix://podman.sock"',
+    },
+    { name: 'engine_host without a scheme', text: '[sandbox]\nengine_host = "localhost:2375"\n', line: 2, key: 'sandbox.engine_host', detail: /^expected an engine address/ },
+    { name: 'engine_host over ssh', text: '[sandbox]\nengine_host = "ssh://me@host"\n', line: 2, key: 'sandbox.engine_host', detail: /got "ssh:\/\/me@host"$/ },
+    { name: 'engine_host with a path', text: '[sandbox]\nengine_host = "tcp://host:2375/v1.41"\n', line: 2, key: 'sandbox.engine_host', detail: /^expected an engine address/ },
+    { name: 'engine_host tcp without a host', text: '[sandbox]\nengine_host = "tcp://"\n', line: 2, key: 'sandbox.engine_host', detail: /^expected an engine address/ },
     { name: 'empty role name', text: '[agents.""]\ncpus = 1\n', line: 1, key: 'agents.""', detail: 'a role needs a non-empty name' },
     { name: 'a quoted role key', text: '[agents."my.role"]\ncpus = "x"\n', line: 2, key: 'agents."my.role".cpus' },
     { name: 'a dotted key at the top', text: '# c\nsandbox.container.cpus = "x"\n', line: 2, key: 'sandbox.container.cpus' },
