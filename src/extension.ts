@@ -1,11 +1,13 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { Engine } from './core/engine';
+import { engineName } from './core/engine';
+import type { EngineChoice } from './core/engine';
 import { errorMessage } from './core/errors';
 import { BaseContentProvider, registerCommands } from './ui/commands';
 import { ConfigDiagnostics } from './ui/diagnostics';
 import { BASE_SCHEME, SETTINGS, VIEW_ID } from './ui/ids';
 import { LogChannels } from './ui/logChannels';
+import { registerPodmanCommands } from './ui/podman';
 import { SandboxModel } from './ui/model';
 import { SandboxStatusBar } from './ui/statusBar';
 import { SandboxTreeProvider } from './ui/tree';
@@ -42,12 +44,13 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
   const configPath = () => settings().get<string>(SETTINGS.configPath) || 'sandbox.toml';
   const configUri = () => (folder ? vscode.Uri.file(path.resolve(folder.fsPath, configPath())) : undefined);
-  const createEngine = () => {
-    const host = settings().get<string>(SETTINGS.engineHost)?.trim();
-    return new Engine(host ? { host } : undefined);
-  };
+  // The settings win over sandbox.toml's engine and engine_host when either names something (see effectiveSelection).
+  const engineSettings = () => ({
+    engine: settings().get<EngineChoice>(SETTINGS.engine) || 'auto',
+    host: settings().get<string>(SETTINGS.engineHost)?.trim() || undefined,
+  });
 
-  const model = new SandboxModel(folder, createEngine, configPath, log);
+  const model = new SandboxModel(folder, engineSettings, configPath, log);
   const logs = new LogChannels(model, log);
   const tree = new SandboxTreeProvider(model);
   const view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
@@ -62,6 +65,11 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
     new ConfigDiagnostics(model, configUri),
     vscode.workspace.registerTextDocumentContentProvider(BASE_SCHEME, new BaseContentProvider(model)),
     ...registerCommands({ model, logs, buildOutput, log, folder }),
+    ...registerPodmanCommands(model, log),
+    // The view's title says which engine its sandboxes run on.
+    model.onDidChange(() => {
+      view.description = model.engineKind ? engineName(model.engineKind) : undefined;
+    }),
     vscode.workspace.onDidSaveTextDocument((document) => {
       if (document.uri.fsPath === configUri()?.fsPath) void model.open();
     }),

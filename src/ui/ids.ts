@@ -1,9 +1,12 @@
 /** Identifiers shared by package.json and the code: one place, no scattered literals. */
 export const VIEW_ID = 'agentSandboxes.sandboxes';
 export const CONTEXT_STATE = 'agentSandboxes.state';
+/** True while the engine is unreachable because Podman's API service is not running (it can be started). */
+export const CONTEXT_PODMAN_STARTABLE = 'agentSandboxes.podmanStartable';
 export const BASE_SCHEME = 'agent-sandbox-base';
 export const SETTINGS = {
   section: 'agentSandboxes',
+  engine: 'engine',
   engineHost: 'engineHost',
   configPath: 'configPath',
   revealLogsOnStart: 'revealLogsOnStart',
@@ -30,4 +33,5 @@ export const COMMAND = {
   showMenu: 'agentSandboxes.showMenu',
   openChangedFile: 'agentSandboxes.openChangedFile',
   openPort: 'agentSandboxes.openPort',
+  startPodmanService: 'agentSandboxes.startPodmanService',
 } as const;

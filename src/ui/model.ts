@@ -3,13 +3,13 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SandboxConfig } from '../core/config';
 import { watchEngineEvents } from '../core/engine';
-import type { Engine, EngineKind } from '../core/engine';
+import type { EngineKind, EngineSelection, EngineVersion } from '../core/engine';
 import { ConfigError, EngineUnavailableError, GitError } from '../core/errors';
 import { LABEL } from '../core/labels';
 import { Sandboxes } from '../core/sandboxes';
 import type { SandboxInfo } from '../core/sandboxes';
 import type { ChangedFile } from '../core/worktrees';
-import { CONTEXT_STATE } from './ids';
+import { CONTEXT_PODMAN_STARTABLE, CONTEXT_STATE } from './ids';
 
 /** How often at most file changes in the sandboxes refresh the view. */
 const FILE_REFRESH_MS = 300;
@@ -41,7 +41,8 @@ export class SandboxModel implements vscode.Disposable {
   private refreshing: Promise<void> | undefined;
   private queuedRefresh: Promise<void> | undefined;
   private lastError: Error | undefined;
-  engineKind: EngineKind | undefined;
+  /** The engine that answered last: its kind and version. */
+  engineVersion: EngineVersion | undefined;
   state: ViewState = 'loading';
 
   /** Fired for each engine event of this workspace's sandboxes, after the list is refreshed. */
@@ -50,7 +51,8 @@ export class SandboxModel implements vscode.Disposable {
 
   constructor(
     private readonly folder: vscode.Uri | undefined,
-    private readonly createEngine: () => Engine,
+    /** The editor's engine settings; when they name an engine or a host, they win over sandbox.toml's. */
+    private readonly engineSettings: () => Partial<EngineSelection>,
     private readonly configPath: () => string,
     private readonly log: vscode.LogOutputChannel,
   ) {
@@ -69,6 +71,20 @@ export class SandboxModel implements vscode.Disposable {
     return this.lastError;
   }
 
+  get engineKind(): EngineKind | undefined {
+    return this.engineVersion?.kind;
+  }
+
+  /** Where the engine is (or was looked for). */
+  get engineEndpoint(): string | undefined {
+    return this.sandboxes?.engine.endpoint;
+  }
+
+  /** The socket of a Podman that is installed but whose API service does not run, when that is why the engine is unreachable. */
+  get podmanToStart(): string | undefined {
+    return this.state === 'engineUnreachable' && this.lastError instanceof EngineUnavailableError ? this.lastError.podmanSocket : undefined;
+  }
+
   get list(): readonly SandboxView[] {
     const merged = [...this.items];
     for (const view of this.pending.values()) if (!merged.some((s) => s.name === view.name)) merged.push(view);
@@ -85,11 +101,13 @@ export class SandboxModel implements vscode.Disposable {
     this.sandboxes = undefined;
     this.items = [];
     this.lastError = undefined;
+    // Another engine may answer now (the settings or sandbox.toml changed): ask again.
+    this.engineVersion = undefined;
     if (!vscode.workspace.isTrusted) return this.setState('untrusted');
     if (!this.folder) return this.setState('noFolder');
     try {
       const configFile = path.resolve(this.folder.fsPath, this.configPath());
-      this.sandboxes = await Sandboxes.open(this.folder.fsPath, { engine: this.createEngine(), configFile });
+      this.sandboxes = await Sandboxes.open(this.folder.fsPath, { engineSettings: this.engineSettings(), configFile });
     } catch (error) {
       this.lastError = error as Error;
       if (error instanceof GitError) return this.setState('notGitRepository');
@@ -173,7 +191,7 @@ export class SandboxModel implements vscode.Disposable {
     const sandboxes = this.sandboxes;
     if (!sandboxes) return;
     try {
-      this.engineKind ??= (await sandboxes.engine.version()).kind;
+      this.engineVersion ??= await sandboxes.engine.version();
       const infos = await sandboxes.list();
       const items = await Promise.all(infos.map(async (info) => ({ ...info, changes: await sandboxes.changedFiles(info.name).catch(() => []) })));
       // open() may have switched workspace or engine meanwhile: this answer is then about the old one.
@@ -185,7 +203,7 @@ export class SandboxModel implements vscode.Disposable {
       if (this.sandboxes !== sandboxes) return;
       this.lastError = error as Error;
       if (error instanceof EngineUnavailableError) {
-        this.engineKind = undefined;
+        this.engineVersion = undefined;
         this.items = [];
         this.setState('engineUnreachable');
       } else {
@@ -214,6 +232,7 @@ export class SandboxModel implements vscode.Disposable {
   private setState(state: ViewState): void {
     this.state = state;
     void vscode.commands.executeCommand('setContext', CONTEXT_STATE, state);
+    void vscode.commands.executeCommand('setContext', CONTEXT_PODMAN_STARTABLE, Boolean(this.podmanToStart));
     this.changeEmitter.fire();
   }
 

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { engineName } from '../core/engine';
 import { COMMAND } from './ids';
 import type { SandboxModel } from './model';
 
@@ -20,10 +21,10 @@ export class SandboxStatusBar implements vscode.Disposable {
       this.item.hide();
       return;
     }
-    const engine = this.model.engineKind === 'podman' ? 'Podman' : 'Docker';
     if (state === 'engineUnreachable') {
       this.item.text = '$(warning) Sandboxes: engine unreachable';
-      this.item.tooltip = `${this.model.error?.message ?? 'The container engine does not answer.'}\nClick for actions.`;
+      const podman = this.model.podmanToStart ? "\nPodman is installed but its API service is not running: the Sandboxes view can start it." : '';
+      this.item.tooltip = `${this.model.error?.message ?? 'The container engine does not answer.'}${podman}\nClick for actions.`;
       this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     } else if (state === 'configError') {
       this.item.text = '$(warning) Sandboxes: sandbox.toml has an error';
@@ -31,9 +32,13 @@ export class SandboxStatusBar implements vscode.Disposable {
       this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     } else {
       const running = this.model.list.filter((s) => s.state === 'running').length;
+      // The engine that answered, by its own account (Engine.version()): Docker or Podman.
+      const version = this.model.engineVersion;
+      const engine = version ? engineName(version.kind) : 'Engine';
       this.item.text = `${this.model.building ? '$(loading~spin)' : '$(vm)'} ${engine}: ${running} running`;
       const count = this.model.list.length;
-      this.item.tooltip = `Agent Sandboxes on ${engine}: ${count} sandbox${count === 1 ? '' : 'es'}, ${running} running${this.model.building ? ', building' : ''}.\nClick to pick a sandbox.`;
+      const where = version ? ` ${version.version} at ${this.model.engineEndpoint ?? '?'}` : '';
+      this.item.tooltip = `Agent Sandboxes on ${engine}${where}: ${count} sandbox${count === 1 ? '' : 'es'}, ${running} running${this.model.building ? ', building' : ''}.\nClick to pick a sandbox.`;
       this.item.backgroundColor = undefined;
     }
     this.item.show();

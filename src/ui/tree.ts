@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { engineName } from '../core/engine';
 import type { PublishedPort } from '../core/sandboxes';
 import type { ChangedFile } from '../core/worktrees';
 import { COMMAND } from './ids';
@@ -184,6 +185,7 @@ function tooltip(s: SandboxView): vscode.MarkdownString {
     ['Agent', s.agent],
     ['Task', s.task || undefined],
     ['Branch', s.branch],
+    ['Engine', s.engine ? engineName(s.engine) : undefined],
     ['Image', s.image],
     ['Limits', s.limits ? `${s.limits.cpus} CPU, ${formatBytes(s.limits.memoryBytes)} memory, ${s.limits.pids} processes` : undefined],
     ['Network', s.network],

@@ -4,8 +4,11 @@
 import * as assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { podmanInstalled as podmanOnPath } from '../../../src/core/engine';
+import type { StartedService } from '../../../src/core/podman';
 import type { SyncResult } from '../../../src/core/sync';
 import type { AgentSandboxesApi } from '../../../src/extension';
 import { COMMAND } from '../../../src/ui/ids';
@@ -275,6 +278,33 @@ async function activated(): Promise<void> {
     }
     await vscode.commands.executeCommand(COMMAND.retry);
     await until('the ready state', () => api.model.state === 'ready' && item('ui-one'));
+  });
+
+  it('Podman installed, its API service not running: the view offers to start it, then shows Podman', async function () {
+    if (!podmanOnPath()) return this.skip();
+    const settings = vscode.workspace.getConfiguration('agentSandboxes');
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agent-sandboxes-vscode-podman-'));
+    const socket = path.join(dir, 'podman.sock');
+    let started: StartedService | undefined;
+    await settings.update('engine', 'podman', vscode.ConfigurationTarget.Workspace);
+    await settings.update('engineHost', `unix://${socket}`, vscode.ConfigurationTarget.Workspace);
+    try {
+      await until('the unreachable state, with Podman to start', () => api.model.state === 'engineUnreachable' && api.model.podmanToStart === socket);
+      assert.match(api.model.error!.message, /Cannot reach the container engine at unix:\/\/.*podman\.sock/);
+      started = await vscode.commands.executeCommand<StartedService | undefined>(COMMAND.startPodmanService);
+      assert.equal(started?.endpoint, `unix://${socket}`);
+      await until('the view on Podman', () => api.model.state === 'ready' && api.model.engineKind === 'podman');
+      // ui-one runs on Docker: on Podman its container is missing, and it still says where it was made.
+      const missing = await until('ui-one as missing', () => item('ui-one')?.description?.toString().startsWith('container missing') && item('ui-one'));
+      assert.match((missing.tooltip as vscode.MarkdownString).value, /Engine: `Docker`/);
+    } finally {
+      await settings.update('engine', undefined, vscode.ConfigurationTarget.Workspace);
+      await settings.update('engineHost', undefined, vscode.ConfigurationTarget.Workspace);
+      if (started?.pid) process.kill(started.pid);
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+    await until('ui-one back on Docker', () => api.model.state === 'ready' && api.model.engineKind === 'docker' && item('ui-one')?.description === 'running · engineer · sandbox/ui-one');
+    assert.match((item('ui-one')!.tooltip as vscode.MarkdownString).value, /Engine: `Docker`/);
   });
 
   it('without a config file the view offers one; Create sandbox.toml writes a commented starter', async () => {
