@@ -311,7 +311,13 @@ async function merge(ws: Workspace, work: AgentWork, selected: Set<string> | und
   // time, so it is not an ancestor): a merge would only add an empty merge commit.
   if (!fastForward && merged.conflicts.length === 0 && merged.tree === (await treeOf(ws.root, head))) return result;
   const touched = [...new Set([...(await namesChanged(ws.root, head, merged.tree)), ...merged.conflicts])];
-  await ws.assertUntouched(touched, head, fastForward ? touched : undefined);
+  const clean = merged.conflicts.length === 0;
+  // Staged changes elsewhere stop only a merge that git itself must make: one that leaves conflicts.
+  await ws.assertUntouched(touched, head, fastForward || clean ? touched : undefined);
+  if (!fastForward && clean && (await ws.stagedPaths(head)).length > 0) {
+    const commit = await mergeAroundStaged(ws, head, source, merged.tree, touched, `Merge sandbox ${work.name} (${work.branch})`);
+    return { ...result, nothingToSync: false, files: touched.sort(), fastForward, commits: await commitsBetween(ws.root, head, commit) };
+  }
   if (merged.conflicts.length > 0 && policy === 'stop') {
     throw new SyncConflictError(
       `Nothing was merged: the agent's work conflicts with your branch in ${list(merged.conflicts)}.`,
@@ -331,6 +337,35 @@ async function merge(ws: Workspace, work: AgentWork, selected: Set<string> | und
     throw new GitError(`git merge failed, and the workspace was left as it was: ${outcome.stderr.trim()}`);
   }
   return { ...result, nothingToSync: false, files: touched.sort(), fastForward, commits: await commitsBetween(ws.root, head, 'HEAD') };
+}
+
+/**
+ * A clean merge made without `git merge`, which refuses any staged change: the merge commit from the merged
+ * tree, then the touched paths (none of them the user's, as checked) written in the working tree and the index,
+ * then the branch moved. The user's staged changes elsewhere stay staged. A failure puts everything back.
+ */
+async function mergeAroundStaged(ws: Workspace, head: string, source: string, tree: string, touched: string[], message: string): Promise<string> {
+  const commit = (await gitWithInput(ws.root, ['commit-tree', tree, '-p', head, '-p', source], message)).trim();
+  const paths = new Set(touched);
+  const [wanted, committed] = await Promise.all([treeEntries(ws.root, tree, paths), treeEntries(ws.root, head, paths)]);
+  const targets = new Map(touched.map((p) => [p, wanted.get(p)]));
+  const originals = new Map(touched.map((p) => [p, committed.get(p)]));
+  const index = await ws.gitPath('index');
+  return withTempDir(async (tmp) => {
+    const saved = path.join(tmp, 'index');
+    await copyIndex(index, saved);
+    await ws.writeEntries(targets, originals);
+    try {
+      const info = touched.map((p) => (wanted.has(p) ? `${wanted.get(p)!.mode} ${wanted.get(p)!.oid}\t${p}\0` : `0 ${'0'.repeat(40)}\t${p}\0`));
+      await gitWithInput(ws.root, ['update-index', '-z', '--index-info'], info.join(''));
+      await gitWithInput(ws.root, ['update-ref', '-m', `merge ${source}: Merge made by Agent Sandboxes`, 'HEAD', commit, head]);
+    } catch (error) {
+      await copyIndex(saved, index).catch(() => undefined);
+      await ws.writeEntries(originals, targets).catch(() => undefined);
+      throw error;
+    }
+    return commit;
+  });
 }
 
 /** Replays the agent's commits one by one onto the current branch, its uncommitted work as a last commit. */
@@ -420,13 +455,18 @@ class Workspace {
     }
   }
 
+  /** Paths whose staged version differs from `head`. */
+  async stagedPaths(head: string): Promise<string[]> {
+    return (await gitWithInput(this.root, ['diff-index', '--cached', '--name-only', '-z', head])).split('\0').filter(Boolean);
+  }
+
   /**
    * Stops, before anything changes, where git would have to overwrite the user's uncommitted work: files
    * among `touched` that differ from `head` in the working tree (untracked and ignored ones too), and
    * staged changes, which git refuses to merge or cherry-pick over (all of them; or only `stagedScope`).
    */
   async assertUntouched(touched: string[], head: string, stagedScope: string[] | undefined): Promise<void> {
-    const staged = (await gitWithInput(this.root, ['diff-index', '--cached', '--name-only', '-z', head])).split('\0').filter(Boolean);
+    const staged = await this.stagedPaths(head);
     const scope = stagedScope ? new Set(stagedScope) : undefined;
     const blockingStaged = scope ? staged.filter((p) => scope.has(p)) : staged;
     if (blockingStaged.length > 0) {

@@ -743,7 +743,7 @@ describe('sync back: an agent that committed some changes and left others uncomm
       assert.deepEqual(await readTree(outside), { 'new name.txt': file('outside the workspace\n') });
     });
 
-    test('staged changes of the user\'s: squash and a fast-forward go around them; a merge commit or cherry-pick stops, naming them', async () => {
+    test('staged changes of the user\'s: squash, a fast-forward and a merge commit go around them; cherry-pick stops, naming them', async () => {
       resetWorkspace(repo, base);
       await makeUserChanges(repo);
       git(repo, 'add', 'keep.txt');
@@ -768,11 +768,27 @@ describe('sync back: an agent that committed some changes and left others uncomm
       git(repo, 'add', 'keep.txt');
       let before = await snapshot(repo);
       await refused(repo, 'rich', ['--mode', 'cherry-pick'], [/staged/, /keep\.txt/], before);
+      // The merge commit, first as git merge makes it with nothing staged, then around the staged keep.txt.
+      resetWorkspace(repo, moved);
+      await makeUserChanges(repo);
+      const plain = await sync(repo, 'rich', '--mode', 'merge');
+      assert.equal(plain.code, 0);
+      const plainTree = git(repo, 'rev-parse', 'HEAD^{tree}');
+      const plainFiles = await readTree(repo);
       resetWorkspace(repo, moved);
       await makeUserChanges(repo);
       git(repo, 'add', 'keep.txt');
-      before = await snapshot(repo);
-      await refused(repo, 'rich', ['--mode', 'merge'], [/staged/, /keep\.txt/], before);
+      const around = await sync(repo, 'rich', '--mode', 'merge');
+      assert.equal(around.code, 0, around.stderr);
+      assert.equal(around.result.fastForward, false);
+      assert.equal(git(repo, 'rev-parse', 'HEAD^{tree}'), plainTree, 'the same merge as git merge makes');
+      assert.equal(git(repo, 'rev-parse', 'HEAD^1'), moved);
+      assert.equal(git(repo, 'log', '-1', '--format=%s'), 'Merge sandbox rich (sandbox/rich)');
+      assert.equal(git(repo, 'rev-parse', 'HEAD^2^{tree}'), git(repo, 'rev-parse', `${plain.result.commits.at(-1)}^2^{tree}`));
+      assert.deepEqual(await readTree(repo), plainFiles);
+      assert.equal(git(repo, 'ls-files', '-s', 'keep.txt'), staged, 'keep.txt is still staged as the user staged it');
+      assert.deepEqual(status(repo), ['?? mine.txt', 'M  keep.txt']);
+      assert.equal(git(repo, 'diff', '--cached', '--name-only'), 'keep.txt', 'nothing else is staged');
     });
 
     test('a same-sized edit in the same second as the checkout (git\'s racy stat cache) is still seen and never overwritten', async (t) => {
