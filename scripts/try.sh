@@ -68,9 +68,10 @@ The agent works for about ten seconds more: it commits greeting.sh and leaves RE
 Next:
   cd $demo
   $cli logs --follow $name         # its output (Ctrl-C stops following; it keeps running)
-  git log -p main..sandbox/$name   # what it committed
-  git merge sandbox/$name          # take its commits
+  $cli diff $name                  # what it changed, committed or not
+  $cli sync $name --mode squash    # take it into the working tree, for you to review and commit
   $cli rm --force $name            # remove its container, worktree and branch
+In VS Code: the Sandboxes view, then the sandbox's "N files changed" row: Review Changes, Sync Back.
 
 TXT
 
