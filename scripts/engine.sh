@@ -30,7 +30,8 @@ start_engine() {
   mkdir -p "$state_dir"
   case "$sock" in unix://*) ;; *) say "DOCKER_HOST=$sock does not answer and is not a local socket: start that engine"; exit 1;; esac
   say "starting dockerd (log: $log)"
-  as_root setsid dockerd >"$log" 2>&1 < /dev/null &
+  # From /, so that deleting the folder it was started from (a test run's clone) cannot affect it.
+  (cd / && as_root setsid dockerd) >"$log" 2>&1 </dev/null &
   for _ in $(seq 1 120); do
     if answers; then
       pgrep -x dockerd | head -1 >"$pidfile"

@@ -54,7 +54,9 @@ start_service() {
   # A socket file left by a service that died keeps a new one from listening.
   [ -S "$sock" ] && ! answers && rm -f "$sock"
   say "starting podman system service on unix://$sock (log: $log)"
-  setsid podman system service --time=0 "unix://$sock" >"$log" 2>&1 </dev/null &
+  # From /: conmon, which runs every container, inherits the working directory and fails once it is deleted
+  # (a test run's clone, say).
+  (cd / && exec setsid podman system service --time=0 "unix://$sock") >"$log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do
     if answers; then

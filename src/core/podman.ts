@@ -41,7 +41,7 @@ export async function startPodmanService(socket: string, options: { timeoutMs?: 
   const fd = openSync(log, 'a');
   let pid: number | undefined;
   try {
-    const child = spawn('podman', ['system', 'service', '--time=0', endpoint], { detached: true, stdio: ['ignore', fd, fd], env });
+    const child = spawn('podman', ['system', 'service', '--time=0', endpoint], { detached: true, stdio: ['ignore', fd, fd], env, cwd: '/' });
     child.on('error', () => undefined);
     child.unref();
     pid = child.pid;
