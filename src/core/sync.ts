@@ -168,10 +168,11 @@ export async function syncAgentWork(repo: Repository, work: AgentWork, options: 
   if (options.mode === 'cherry-pick' && options.files?.length) {
     throw new SandboxError('cherry-pick replays whole commits, so it cannot take only some files.', 'Choose files with the squash, merge or patch mode.');
   }
-  const selected = options.files?.length ? selectPaths(await changesBetween(repo.root, work.base, work.tip), options.files) : undefined;
+  const changes = options.files?.length || options.mode === 'patch' ? await changesBetween(repo.root, work.base, work.tip) : [];
+  const selected = options.files?.length ? selectPaths(changes, options.files) : undefined;
   switch (options.mode) {
     case 'patch':
-      return writePatch(ws, work, selected, options);
+      return writePatch(ws, work, changes, selected, options);
     case 'squash':
       return squash(ws, work, await rawChanges(repo.root, work.base, work.tip, selected), policy);
     case 'merge':
@@ -215,14 +216,14 @@ function selectPaths(changes: ChangedFile[], files: string[]): Set<string> {
   return selected;
 }
 
-async function writePatch(ws: Workspace, work: AgentWork, selected: Set<string> | undefined, options: SyncOptions): Promise<SyncResult> {
+async function writePatch(ws: Workspace, work: AgentWork, changes: ChangedFile[], selected: Set<string> | undefined, options: SyncOptions): Promise<SyncResult> {
   if (!options.patchFile) throw new SandboxError('The patch mode needs a file to write.');
   const paths = selected ? [...selected] : [];
   const result = await gitRaw(ws.root, ['diff', '-M', '--binary', '--full-index', '--no-color', work.base, work.tip, '--', ...paths], {
     env: { ...process.env, ...LITERAL_PATHS },
   });
   if (result.code !== 0) throw new GitError(`git diff failed: ${result.stderr.trim()}`);
-  const files = (await changesBetween(ws.root, work.base, work.tip)).filter((c) => !selected || selected.has(c.path)).map((c) => c.path);
+  const files = changes.filter((c) => !selected || selected.has(c.path)).map((c) => c.path);
   const empty = { mode: 'patch' as const, nothingToSync: true, files: [], conflicts: [], commits: [] };
   if (result.stdout.length === 0) return empty;
   try {
@@ -435,7 +436,13 @@ class Workspace {
   }
 
   async gitPath(name: string): Promise<string> {
-    return path.resolve(this.root, (await gitWithInput(this.root, ['rev-parse', '--git-path', name])).trim());
+    return (await this.gitPaths([name]))[0];
+  }
+
+  /** Where git keeps each of `names` for this worktree, in one call. */
+  async gitPaths(names: string[]): Promise<string[]> {
+    const out = await gitWithInput(this.root, ['rev-parse', ...names.flatMap((name) => ['--git-path', name])]);
+    return out.split('\n').slice(0, names.length).map((p) => path.resolve(this.root, p));
   }
 
   async inProgress(marker: string): Promise<boolean> {
@@ -444,8 +451,10 @@ class Workspace {
 
   /** A merge, cherry-pick, revert or rebase already under way, or no identity to commit with, stops a sync. */
   async assertReadyToCommit(): Promise<void> {
-    for (const marker of ['MERGE_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'rebase-merge', 'rebase-apply']) {
-      if (await this.inProgress(marker)) {
+    const markers = ['MERGE_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'rebase-merge', 'rebase-apply'];
+    const present = await Promise.all((await this.gitPaths(markers)).map(exists));
+    for (const [i, marker] of markers.entries()) {
+      if (present[i]) {
         throw new ConflictError(`The workspace is in the middle of a ${marker.replace(/_HEAD$|-.*$/, '').toLowerCase().replace('_', '-')}.`, 'Finish or abort it first, then sync again.');
       }
     }
@@ -648,8 +657,7 @@ class Workspace {
       const env = { ...process.env, GIT_INDEX_FILE: path.join(tmp, 'index') };
       const info = writes.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('');
       await gitWithInput(this.root, ['update-index', '-z', '--add', '--index-info'], info, env);
-      // A file that is a link now, or a link that is a file, must go first: checkout-index writes through neither.
-      await Promise.all(writes.map(([p]) => fs.rm(path.join(this.root, p), { force: true })));
+      // With -f, checkout-index unlinks what is at each path first: a link is replaced, never written through.
       await gitWithInput(this.root, ['checkout-index', '-f', '-z', '--stdin'], writes.map(([p]) => `${p}\0`).join(''), env);
     });
   }
