@@ -19,7 +19,7 @@ import { agentIdentity, CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, v
 import { captureAgentWork, changesBetween, diffAgentWork, syncAgentWork } from './sync';
 import type { AgentWork, SyncOptions, SyncResult } from './sync';
 import { withLock } from './lock';
-import type { ChangedFile, WorktreePaths } from './worktrees';
+import type { ChangedFile, GitIdentity, WorktreePaths } from './worktrees';
 
 export const WORKSPACE_IN_CONTAINER = '/workspace';
 const AGENT_HOME = '/home/agent';
@@ -418,9 +418,14 @@ export class Sandboxes {
 
   /** The agent's work as commits: its own, and one holding what it left uncommitted (see captureAgentWork). */
   async agentWork(name: string, options: { commit?: boolean } = {}): Promise<AgentWork> {
+    return (await this.capture(name, options.commit !== false)).work;
+  }
+
+  private async capture(name: string, commit: boolean): Promise<{ work: AgentWork; identity: GitIdentity }> {
     const record = await readRecord(this.repo.paths(name));
     if (!record) throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
-    return captureAgentWork(this.repo, name, record.base, options.commit === false ? undefined : agentIdentity(name, record.agent));
+    const identity = agentIdentity(name, record.agent);
+    return { work: await captureAgentWork(this.repo, name, record.base, commit ? identity : undefined), identity };
   }
 
   /** The agent's changes against its base as a unified diff, or its --stat summary. */
@@ -435,9 +440,8 @@ export class Sandboxes {
   async sync(name: string, options: SyncOptions): Promise<SyncResult> {
     await fs.mkdir(this.repo.stateRoot, { recursive: true });
     return withLock(path.join(this.repo.stateRoot, 'sync.lock'), async () => {
-      const work = await this.agentWork(name);
-      const record = await readRecord(this.repo.paths(name));
-      return syncAgentWork(this.repo, work, options, agentIdentity(name, record!.agent));
+      const { work, identity } = await this.capture(name, true);
+      return syncAgentWork(this.repo, work, options, identity);
     });
   }
 
