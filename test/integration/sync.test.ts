@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { SyncResult } from '../../src/core/sync';
 import { cleanUp, cli, cliOk, git, makeRepo, tomlWith } from './helpers';
 
 after(cleanUp);
@@ -172,16 +173,6 @@ function resetWorkspace(repo: string, commit: string): void {
 
 // ---------------------------------------------------------------------------------------------------------
 // The CLI.
-
-interface SyncResult {
-  mode: string;
-  nothingToSync: boolean;
-  files: string[];
-  conflicts: string[];
-  commits: string[];
-  fastForward?: boolean;
-  patchFile?: string;
-}
 
 async function sync(repo: string, name: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string; result: SyncResult }> {
   const run = await cli(['sync', name, '--json', ...args], { cwd: repo });
