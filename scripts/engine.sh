@@ -13,17 +13,14 @@ pidfile="$state_dir/dockerd.pid"
 sock="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 
 say() { printf 'engine: %s\n' "$*" >&2; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else say "need root for: $*"; return 1; fi; }
-
 install_engine() {
   if command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1; then return 0; fi
-  command -v apt-get >/dev/null 2>&1 || { say "no Docker engine found and no apt-get to install one: install Docker (https://docs.docker.com/engine/install/) and start it"; exit 1; }
-  say "installing Docker Engine from Debian's packages (docker.io)"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends docker.io iptables >/dev/null
+  apt_install "install Docker (https://docs.docker.com/engine/install/) and start it" docker.io iptables
 }
 
 start_engine() {

@@ -19,10 +19,10 @@ log="$state_dir/podman-service.log"
 pidfile="$state_dir/podman-service.pid"
 
 say() { printf 'podman: %s\n' "$*" >&2; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 answers() { curl -sf --max-time 5 --unix-socket "$sock" http://d/v1.41/version >/dev/null 2>&1; }
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else say "need root for: $*"; return 1; fi; }
 
 install_podman() {
   local missing=()
@@ -31,10 +31,7 @@ install_podman() {
   [ -x /usr/libexec/podman/catatonit ] || command -v catatonit >/dev/null 2>&1 || missing+=(catatonit)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   [ ${#missing[@]} -eq 0 ] && return 0
-  command -v apt-get >/dev/null 2>&1 || { say "missing ${missing[*]} and no apt-get to install them: install Podman (https://podman.io/docs/installation) and catatonit"; exit 1; }
-  say "installing ${missing[*]} from Debian's packages"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "install Podman (https://podman.io/docs/installation) and catatonit" "${missing[@]}"
 }
 
 service_pid() {

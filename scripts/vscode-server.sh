@@ -15,7 +15,8 @@ main="$dir/node_modules/code-server/lib/vscode/out/server-main.js"
 stamp="$dir/.installed-ok"
 
 say() { printf 'vscode-server: %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else say "need root for: $*"; return 1; fi; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 ensure_packages() {
   # Headers for code-server's native modules, ripgrep (for the cache trick below), chromium (the tests' browser).
@@ -27,10 +28,7 @@ ensure_packages() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  command -v apt-get >/dev/null 2>&1 || { say "missing ${missing[*]} and no apt-get to install them"; exit 1; }
-  say "installing ${missing[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "install them with your system's package manager" "${missing[@]}"
 }
 
 # Starts the installed server once on a free loopback port and checks it serves the workbench page.
