@@ -46,6 +46,13 @@ export interface ContainerSettings {
   ports: PortMapping[];
   volumes: VolumeMount[];
   env: Record<string, string>;
+  /**
+   * Host names the agent may reach (`api.example.com`, `*.example.org`); undefined: the network mode alone
+   * decides. Set (even empty), the agent reaches nothing but these, through the egress proxy.
+   */
+  allow?: string[];
+  /** Names of host environment variables (or the editor's stored secrets) handed to the agent at start. */
+  secrets: string[];
 }
 
 export interface AgentRole {
@@ -101,6 +108,8 @@ const CONTAINER_KEYS = [
   'ports',
   'volumes',
   'env',
+  'allow',
+  'secrets',
 ] as const;
 const ROLE_KEYS = ['command', ...CONTAINER_KEYS] as const;
 const TOP_KEYS = ['sandbox', 'agents', 'orchestrator'] as const;
@@ -162,6 +171,8 @@ interface ContainerLayer {
   ports?: PortMapping[];
   volumes?: VolumeMount[];
   env?: Record<string, string>;
+  allow?: string[];
+  secrets?: string[];
 }
 
 interface RoleDraft {
@@ -314,12 +325,14 @@ function buildConfig(reader: Reader): SandboxConfig {
 
   const defaultsLayer = overlay(agentLoopDefaults, ourDefaults);
   const defaults = resolveContainer(defaultsLayer);
+  checkCombination(reader, defaults, ['sandbox', 'container'], ourDefaults);
 
   const agents: Record<string, AgentRole> = {};
   const ordered = [...roles.values()].sort((a, b) => a.order - b.order);
   for (const role of ordered) {
     const roleLayer = overlay(role.agentLoop ?? {}, role.ours ?? {});
     const agent: AgentRole = { name: role.name, container: resolveContainer(overlay(defaultsLayer, roleLayer)) };
+    checkCombination(reader, agent.container, role.ours ? ['agents', role.name] : ['sandbox', 'container'], role.ours ?? ourDefaults);
     if (role.command !== undefined) agent.command = role.command;
     setOwn(agents, role.name, agent);
   }
@@ -349,6 +362,24 @@ function buildConfig(reader: Reader): SandboxConfig {
   if (engineHost !== undefined) config.engineHost = engineHost;
   if (reader.absoluteFile !== undefined) config.file = reader.absoluteFile;
   return config;
+}
+
+/**
+ * Settings that cannot hold together, reported at the table that set the later of them: an allowlist narrows
+ * NAT (with none nothing is reachable, with host nothing could enforce it) and leaves the agent no network of
+ * its own to publish ports on; a secret is never also a plain `env` value.
+ */
+function checkCombination(reader: Reader, settings: ContainerSettings, tablePath: Path, layer: ContainerLayer): void {
+  const key = (name: string): string[] => [...tablePath, ...(has(layer as Table, name) && (layer as Table)[name] !== undefined ? [name] : [])];
+  if (settings.allow !== undefined && settings.network !== 'nat') {
+    reader.fail(key('allow'), `an allowlist needs network = "nat" (it narrows NAT to the hosts listed), but network is "${settings.network}"`);
+  }
+  if (settings.allow !== undefined && settings.ports.length > 0) {
+    reader.fail(key('ports'), 'ports cannot be published from a sandbox with an allowlist: its only way out is the egress proxy');
+  }
+  for (const name of settings.secrets) {
+    if (Object.hasOwn(settings.env, name)) reader.fail(key('env'), `${name} is listed in secrets, so it must not also be set in env (env values are written in this file)`);
+  }
 }
 
 function readAgentLoop(reader: Reader, table: Table, tablePath: Path): ContainerLayer {
@@ -400,7 +431,44 @@ function readContainer(reader: Reader, table: Table, tablePath: Path): Container
   if (has(table, 'ports')) layer.ports = readPorts(reader, table.ports, at('ports'));
   if (has(table, 'volumes')) layer.volumes = readVolumes(reader, table.volumes, at('volumes'));
   if (has(table, 'env')) layer.env = readEnv(reader, table.env, at('env'));
+  if (has(table, 'allow')) layer.allow = readAllow(reader, table.allow, at('allow'));
+  if (has(table, 'secrets')) layer.secrets = readSecretNames(reader, table.secrets, at('secrets'));
   return layer;
+}
+
+/** A host name, or `*.` and a domain for any name under it: no addresses, ports, paths or other wildcards. */
+export function hostPatternProblem(pattern: string): string | undefined {
+  const name = pattern.startsWith('*.') ? pattern.slice(2) : pattern;
+  if (name === '') return 'it is empty';
+  if (isIP(name) || isIP(name.replace(/^\[|\]$/g, '')) || /^[0-9.]+$/.test(name) || /^0x[0-9a-f]+$/i.test(name)) {
+    return 'it is an IP address: only host names can be allowed';
+  }
+  if (name.includes('*')) return 'a wildcard may only stand first, as in "*.example.org"';
+  if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(name)) {
+    return 'expected a host name such as "api.example.com" (no scheme, port or path)';
+  }
+  return undefined;
+}
+
+function readAllow(reader: Reader, value: unknown, keyPath: Path): string[] {
+  if (!Array.isArray(value)) reader.fail(keyPath, `expected an array of host names such as ["api.anthropic.com", "*.npmjs.org"], got ${describe(value)}`);
+  return value.map((entry) => {
+    if (typeof entry !== 'string') return reader.fail(keyPath, `expected a host name, got ${describe(entry)}`);
+    const problem = hostPatternProblem(entry);
+    if (problem) reader.fail(keyPath, `${describe(entry)} cannot be allowed: ${problem}`);
+    return entry.toLowerCase().replace(/\.$/, '');
+  });
+}
+
+function readSecretNames(reader: Reader, value: unknown, keyPath: Path): string[] {
+  const expected = 'expected an array of environment variable names such as ["ANTHROPIC_API_KEY"] (the values never go in this file)';
+  if (!Array.isArray(value)) reader.fail(keyPath, `${expected}, got ${describe(value)}`);
+  return value.map((entry) => {
+    if (typeof entry !== 'string' || !ENV_NAME.test(entry)) {
+      return reader.fail(keyPath, typeof entry === 'string' && entry.includes('=') ? `${describe(entry.split('=')[0] + '=...')}: name the variable only; its value comes from the host's environment or the editor's secret storage` : `${expected}, got ${describe(entry)}`);
+    }
+    return entry;
+  });
 }
 
 function readImage(reader: Reader, value: unknown, keyPath: Path): string {
@@ -654,6 +722,9 @@ function overlay(base: ContainerLayer, top: ContainerLayer): ContainerLayer {
   if (base.volumes !== undefined || top.volumes !== undefined) {
     out.volumes = [...(base.volumes ?? []), ...(top.volumes ?? [])];
   }
+  // A role's allowlist replaces the default one: a role is usually narrower, never silently wider.
+  if (top.allow !== undefined) out.allow = [...top.allow];
+  if (base.secrets !== undefined || top.secrets !== undefined) out.secrets = [...new Set([...(base.secrets ?? []), ...(top.secrets ?? [])])];
   if (base.env !== undefined || top.env !== undefined) {
     const env: Record<string, string> = {};
     for (const [name, value] of [...Object.entries(base.env ?? {}), ...Object.entries(top.env ?? {})]) {
@@ -675,7 +746,9 @@ function resolveContainer(layer: ContainerLayer): ContainerSettings {
     ports: (layer.ports ?? []).map((port) => ({ ...port })),
     volumes: (layer.volumes ?? []).map((volume) => ({ ...volume })),
     env,
+    secrets: [...(layer.secrets ?? [])],
   };
+  if (layer.allow !== undefined) settings.allow = [...layer.allow];
   if (layer.dockerfile !== undefined) {
     settings.dockerfile = layer.dockerfile;
     settings.context = layer.context ?? path.dirname(layer.dockerfile);

@@ -35,6 +35,7 @@ function defaultsWith(overrides: Partial<ContainerSettings>): ContainerSettings 
     ports: [],
     volumes: [],
     env: {},
+    secrets: [],
     ...overrides,
   };
 }
@@ -126,6 +127,7 @@ describe('parseConfig, layout 1', () => {
       ports: defaultPorts,
       volumes: defaultVolumes,
       env: { NODE_ENV: 'development', DEBUG: 'true', PORT: '3000' },
+      secrets: [],
     });
   });
 
@@ -152,6 +154,7 @@ describe('parseConfig, layout 1', () => {
         ports: [...defaultPorts, { containerPort: 9229, hostIp: '127.0.0.1', protocol: 'tcp' }],
         volumes: [...defaultVolumes, { hostPath: path.join(ROOT, 'data'), containerPath: '/data', readOnly: false }],
         env: { NODE_ENV: 'test', DEBUG: 'true', PORT: '3000', EXTRA: '1' },
+        secrets: [],
       },
     });
   });
@@ -170,6 +173,7 @@ describe('parseConfig, layout 1', () => {
         ports: defaultPorts,
         volumes: defaultVolumes,
         env: { NODE_ENV: 'development', DEBUG: 'true', PORT: '3000' },
+        secrets: [],
       },
     });
   });
@@ -1031,5 +1035,69 @@ describe('sizes', () => {
     assert.equal(formatSize(6 * MiB), '6 MiB');
     assert.equal(formatSize(1.5 * GiB), '1.5 GiB');
     assert.equal(formatSize(100), '100 B');
+  });
+});
+
+describe('allow and secrets', () => {
+  test('allow sets the egress allowlist; a role replaces the default list, secrets add up', () => {
+    const config = load(`[sandbox.container]
+allow = ["API.Anthropic.com.", "*.npmjs.org"]
+secrets = ["ANTHROPIC_API_KEY"]
+
+[agents.narrow]
+allow = []
+secrets = ["NPM_TOKEN", "ANTHROPIC_API_KEY"]
+
+[agents.wide]
+`);
+    assert.deepEqual(config.defaults.allow, ['api.anthropic.com', '*.npmjs.org']);
+    assert.deepEqual(config.agents.narrow.container.allow, []);
+    assert.deepEqual(config.agents.narrow.container.secrets, ['ANTHROPIC_API_KEY', 'NPM_TOKEN']);
+    assert.deepEqual(config.agents.wide.container.allow, ['api.anthropic.com', '*.npmjs.org']);
+    assert.deepEqual(config.agents.wide.container.secrets, ['ANTHROPIC_API_KEY']);
+  });
+
+  test('without allow the network mode alone decides', () => {
+    assert.equal(load('[sandbox.container]\nnetwork = "nat"\n').defaults.allow, undefined);
+  });
+
+  test('addresses, ports, paths and inner wildcards are refused with the file, line and key', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['"10.0.0.1"', /"10\.0\.0\.1" cannot be allowed: it is an IP address/],
+      ['"2130706433"', /IP address/],
+      ['"[::1]"', /IP address/],
+      ['"0x7f000001"', /IP address/],
+      ['"api.example.com:443"', /no scheme, port or path/],
+      ['"https://api.example.com"', /no scheme, port or path/],
+      ['"a.*.example.com"', /wildcard may only stand first/],
+      ['"*"', /it is empty|wildcard/],
+      ['""', /it is empty/],
+    ];
+    for (const [value, detail] of cases) {
+      expectError(`[sandbox.container]\nnetwork = "nat"\nallow = [${value}]\n`, { line: 3, key: 'sandbox.container.allow', detail });
+    }
+    expectError('[sandbox.container]\nallow = "example.com"\n', { line: 2, key: 'sandbox.container.allow', detail: /expected an array of host names/ });
+  });
+
+  test('an allowlist needs NAT and no published ports', () => {
+    expectError('[sandbox.container]\nnetwork = "none"\nallow = ["example.com"]\n', {
+      line: 3,
+      key: 'sandbox.container.allow',
+      detail: /needs network = "nat".*but network is "none"/,
+    });
+    expectError('[sandbox.container]\nallow = ["example.com"]\n\n[agents.web]\nnetwork = "host"\n', {
+      line: 4,
+      key: 'agents.web',
+      detail: /but network is "host"/,
+    });
+    expectError('[sandbox.container]\nallow = ["example.com"]\nports = ["3000"]\n', { line: 3, key: 'sandbox.container.ports', detail: /egress proxy/ });
+  });
+
+  test('secrets name variables, never values, and never also sit in env', () => {
+    expectError('[sandbox.container]\nsecrets = ["ANTHROPIC_API_KEY=sk-123"]\n', { line: 2, key: 'sandbox.container.secrets', detail: /"ANTHROPIC_API_KEY=\.\.\.": name the variable only/ });
+    const error = expectError('[sandbox.container]\nsecrets = ["ANTHROPIC_API_KEY=sk-123"]\n', { line: 2, key: 'sandbox.container.secrets' });
+    assert.doesNotMatch(error.message, /sk-123/);
+    expectError('[sandbox.container]\nsecrets = ["1BAD"]\n', { line: 2, key: 'sandbox.container.secrets', detail: /environment variable names/ });
+    expectError('[sandbox.container]\nsecrets = ["TOKEN"]\nenv = { TOKEN = "x" }\n', { line: 3, key: 'sandbox.container.env', detail: /TOKEN is listed in secrets/ });
   });
 });

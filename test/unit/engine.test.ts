@@ -153,7 +153,7 @@ describe('containerOptions on each engine', () => {
   const role: AgentRole = {
     name: 'engineer',
     command: ['sh'],
-    container: { network: 'nat', cpus: 1, memoryBytes: 2 ** 30, pids: 64, ports: [], volumes: [{ hostPath: '/data', containerPath: '/data', readOnly: true }], env: {} },
+    container: { network: 'nat', cpus: 1, memoryBytes: 2 ** 30, pids: 64, ports: [], volumes: [{ hostPath: '/data', containerPath: '/data', readOnly: true }], env: {}, secrets: [] },
   };
   const paths = { worktree: '/r/.git/agent-sandboxes/worktrees/one', gitFile: '/r/.git/agent-sandboxes/state/one/git-file', privateGitDir: '/r/.git/agent-sandboxes/state/one/git' } as WorktreePaths;
   const repo = { root: '/r', commonDir: '/r/.git' };
