@@ -3,6 +3,9 @@ import * as vscode from 'vscode';
 import { engineName } from './core/engine';
 import type { EngineChoice } from './core/engine';
 import { errorMessage } from './core/errors';
+import { environmentPolicy } from './core/sandboxes';
+import type { HostPolicy } from './core/sandboxes';
+import { secretKey } from './ui/secrets';
 import { BaseContentProvider, registerCommands } from './ui/commands';
 import { ConfigDiagnostics } from './ui/diagnostics';
 import { BASE_SCHEME, SETTINGS, VIEW_ID } from './ui/ids';
@@ -50,7 +53,18 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
     host: settings().get<string>(SETTINGS.engineHost)?.trim() || undefined,
   });
 
-  const model = new SandboxModel(folder, engineSettings, configPath, log);
+  // Read from the user's (machine) settings only: workspace settings travel with the repository.
+  const policy = (): HostPolicy => {
+    const fromEnv = environmentPolicy();
+    const machine = <T>(key: string): T | undefined => settings().inspect<T>(key)?.globalValue;
+    return {
+      allowedVolumePaths: [...(machine<string[]>(SETTINGS.allowedVolumePaths) ?? []), ...fromEnv.allowedVolumePaths],
+      exposeEngineSocket: machine<boolean>(SETTINGS.dangerouslyExposeEngineSocket) === true || fromEnv.exposeEngineSocket,
+      secrets: async (name) => (await context.secrets.get(secretKey(name))) || fromEnv.secrets(name),
+    };
+  };
+
+  const model = new SandboxModel(folder, engineSettings, configPath, log, policy);
   const logs = new LogChannels(model, log);
   const tree = new SandboxTreeProvider(model);
   const view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
@@ -64,7 +78,7 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
     new SandboxStatusBar(model),
     new ConfigDiagnostics(model, configUri),
     vscode.workspace.registerTextDocumentContentProvider(BASE_SCHEME, new BaseContentProvider(model)),
-    ...registerCommands({ model, logs, buildOutput, log, folder }),
+    ...registerCommands({ model, logs, buildOutput, log, folder, secrets: context.secrets }),
     ...registerPodmanCommands(model, log),
     // The view's title says which engine its sandboxes run on.
     model.onDidChange(() => {

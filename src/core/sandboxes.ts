@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { loadConfig } from './config';
-import type { AgentRole, ContainerSettings, SandboxConfig } from './config';
+import type { AgentRole, SandboxConfig } from './config';
 import { demultiplex } from './demux';
 import { effectiveSelection, Engine, engineMessage } from './engine';
 import type { EngineInfo, EngineKind, EngineSelection, OutputSink } from './engine';
@@ -19,6 +19,10 @@ import { agentIdentity, CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, v
 import { captureAgentWork, changesBetween, diffAgentWork, syncAgentWork } from './sync';
 import type { AgentWork, SyncOptions, SyncResult } from './sync';
 import { withLock } from './lock';
+import { agentEgressSettings, createEgress, egressLog, removeEgress, startEgress, stopEgress } from './egress';
+import { environmentSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
+import type { SecretSource } from './secrets';
+import { allowedVolumePathsFromEnv, checkVolumes, defaultEngineSockets } from './volumes';
 import type { ChangedFile, GitIdentity, WorktreePaths } from './worktrees';
 
 export const WORKSPACE_IN_CONTAINER = '/workspace';
@@ -48,8 +52,10 @@ export interface SandboxInfo {
   exitCode?: number;
   /** The engine killed the agent for exceeding its memory limit. */
   oomKilled?: boolean;
-  /** none, nat or host, as the container was created. */
+  /** none, nat, host or allowlist, as the container was created. */
   network?: string;
+  /** With an allowlist: the host names the agent may reach. */
+  allow?: string[];
   limits?: { cpus: number; memoryBytes: number; pids: number };
   ports: PublishedPort[];
   createdAt: string;
@@ -78,6 +84,28 @@ export interface InteractiveSession {
   exitCode: Promise<number>;
 }
 
+/**
+ * What only the user decides, never sandbox.toml (which an agent's synced change could rewrite): where
+ * volumes outside the workspace may come from, whether the agent gets the engine's socket, and where
+ * secrets' values come from.
+ */
+export interface HostPolicy {
+  /** Host folders volumes may mount from outside the workspace (agentSandboxes.allowedVolumePaths). */
+  allowedVolumePaths: string[];
+  /** Hands the agent the engine's socket, and with it the host (agentSandboxes.dangerouslyExposeEngineSocket). */
+  exposeEngineSocket: boolean;
+  secrets: SecretSource;
+}
+
+/** The policy of a command-line run: the environment says it. */
+export function environmentPolicy(env: NodeJS.ProcessEnv = process.env): HostPolicy {
+  return {
+    allowedVolumePaths: allowedVolumePathsFromEnv(env),
+    exposeEngineSocket: env.AGENT_SANDBOX_DANGEROUSLY_EXPOSE_ENGINE_SOCKET === '1',
+    secrets: environmentSecrets(env),
+  };
+}
+
 export interface UpOptions {
   name: string;
   agent?: string;
@@ -98,20 +126,24 @@ export class Sandboxes {
     readonly config: SandboxConfig,
     readonly engine: Engine,
     private readonly agentUser: AgentUser,
+    private readonly policy: HostPolicy,
   ) {}
 
   /**
    * Opens a workspace. The engine is `options.engine`, else the one the editor's settings (`engineSettings`, when
    * they name one) or sandbox.toml's `engine` and `engine_host` select (see Engine.connect).
    */
-  static async open(workspace: string, options: { engine?: Engine; engineSettings?: Partial<EngineSelection>; configFile?: string } = {}): Promise<Sandboxes> {
+  static async open(
+    workspace: string,
+    options: { engine?: Engine; engineSettings?: Partial<EngineSelection>; configFile?: string; policy?: Partial<HostPolicy> } = {},
+  ): Promise<Sandboxes> {
     const repo = await Repository.open(workspace);
     const config = await loadConfig(repo.root, options.configFile);
     const [engine, agentUser] = await Promise.all([
       options.engine ?? Engine.connect(effectiveSelection({ engine: config.engine, host: config.engineHost }, options.engineSettings)),
       agentUserFor(repo.root),
     ]);
-    return new Sandboxes(repo, config, engine, agentUser);
+    return new Sandboxes(repo, config, engine, agentUser, { ...environmentPolicy(), ...options.policy });
   }
 
   role(agent?: string): AgentRole {
@@ -138,12 +170,18 @@ export class Sandboxes {
     validateSandboxName(options.name);
     const role = this.role(options.agent);
     // Independent checks at once: each is a round trip to the engine, git or the disk.
-    const [engine, , , , base] = await Promise.all([
+    const [engine, , , , base, secrets] = await Promise.all([
       this.engine.info(),
       this.assertNameFree(options.name),
       this.assertRoomForAnother(),
-      checkVolumes(role.container),
+      checkVolumes(role.container.volumes, {
+        workspaceRoot: this.repo.root,
+        gitCommonDir: this.repo.commonDir,
+        allowedOutside: this.policy.allowedVolumePaths,
+        engineSockets: [...defaultEngineSockets(), ...(this.engineSocket() ? [this.engineSocket()!] : [])],
+      }),
       this.repo.resolveCommit(options.base ?? 'HEAD'),
+      resolveSecrets(role.container.secrets, this.policy.secrets),
     ]);
     const image = await ensureImage(this.engine, role.container, this.repo.name, output, { signal: options.signal, cacheDir: this.repo.stateRoot });
     const paths = await this.repo.createSandboxWorktree(options.name, base, this.agentUser, agentIdentity(options.name, role.name));
@@ -165,12 +203,17 @@ export class Sandboxes {
       // concurrent ups (other processes included) cannot pass the limit together.
       container = await this.repo.locked(async () => {
         await this.assertRoomForAnother();
+        if (role.container.allow) {
+          await createEgress(this.engine, engine, record.container, role.container.allow, this.ownerLabels(record), sandboxUlimits(), output);
+        }
         return this.createContainer(record, role, paths, engine, output);
       });
       await this.engine.call(`Starting the sandbox "${options.name}"`, () => container!.start());
+      await this.deliverSecrets(options.name, container, secrets);
     } catch (error) {
-      // Nothing half made: the container, the worktree and the branch go with the failure.
+      // Nothing half made: the container, its egress path, the worktree and the branch go with the failure.
       if (container) await container.remove({ force: true, v: true }).catch(() => undefined);
+      if (role.container.allow) await removeEgress(this.engine, record.container);
       await this.repo.removeSandboxWorktree(options.name).catch(() => undefined);
       throw error;
     }
@@ -179,7 +222,19 @@ export class Sandboxes {
 
   private async createContainer(record: SandboxRecord, role: AgentRole, paths: WorktreePaths, engine: EngineInfo, output: OutputSink): Promise<Docker.Container> {
     const settings = role.container;
-    const options = containerOptions(record, role, paths, this.repo, this.agentUser, engine);
+    const extras: ContainerExtras = {};
+    if (settings.secrets.length > 0) {
+      // The wrapper runs in place of the image's entrypoint, and runs it (with the command) once the secrets are in.
+      const image = await this.engine.call(`Reading the image ${record.image}`, () => this.engine.docker.getImage(record.image).inspect());
+      extras.secrets = { entrypoint: image.Config.Entrypoint ? [...image.Config.Entrypoint] : [], cmd: role.command ?? image.Config.Cmd ?? [] };
+    }
+    const socket = this.engineSocket();
+    if (this.policy.exposeEngineSocket) {
+      if (!socket) throw new SandboxError('agentSandboxes.dangerouslyExposeEngineSocket is on, but the engine is not reached through a unix socket here.', 'Turn the setting off; only a local engine\'s socket can be handed over.');
+      output(`WARNING: this sandbox gets the engine's socket (${socket}), as agentSandboxes.dangerouslyExposeEngineSocket asks: its agent can control every container and the host.\n`);
+      extras.engineSocket = { path: socket, gid: (await fs.stat(socket)).gid };
+    }
+    const options = containerOptions(record, role, paths, this.repo, this.agentUser, engine, sandboxUlimits(), extras);
     const what = `Creating the container for "${record.name}"`;
     try {
       return await this.engine.docker.createContainer(options);
@@ -190,6 +245,49 @@ export class Sandboxes {
       delete options.HostConfig!.StorageOpt;
       return this.engine.call(what, () => this.engine.docker.createContainer(options));
     }
+  }
+
+  /** The engine's unix socket on this machine, if it is reached through one. */
+  private engineSocket(): string | undefined {
+    return this.engine.endpoint.startsWith('unix://') ? this.engine.endpoint.slice('unix://'.length) : undefined;
+  }
+
+  private ownerLabels(record: SandboxRecord): Record<string, string> {
+    return { [LABEL.egressWorkspace]: this.repo.root, [LABEL.egressName]: record.name };
+  }
+
+  /**
+   * Writes the secrets into the started container's tmpfs over an exec session's stdin (never its
+   * configuration), which lets the waiting command go on.
+   */
+  private async deliverSecrets(name: string, container: Docker.Container, secrets: Map<string, string>): Promise<void> {
+    if (secrets.size === 0) return;
+    const what = `Handing the secrets to "${name}"`;
+    const exec = await this.engine.call(what, () =>
+      container.exec({ Cmd: secretsWriter(), AttachStdin: true, AttachStdout: true, AttachStderr: true, User: `${this.agentUser.uid}:${this.agentUser.gid}` }),
+    );
+    const stream = await this.engine.call(what, () => exec.start({ hijack: true, stdin: true }));
+    const output: Buffer[] = [];
+    const ended = new Promise<void>((resolve) => {
+      stream.on('data', (chunk: Buffer) => output.push(chunk));
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    stream.write(secretsScript(secrets));
+    (stream as unknown as { end(): void }).end();
+    await ended;
+    const result = await exec.inspect();
+    if (result.ExitCode !== 0) {
+      throw new SandboxError(`${what} failed (exit ${result.ExitCode}): ${Buffer.concat(output).toString('utf8').replace(/[\x00-\x08]/g, '').trim()}`, 'Secrets need /bin/sh in the image.');
+    }
+  }
+
+  /** The secrets a sandbox's role names, from the policy's source (at each start: they live in memory only). */
+  private async secretsOf(name: string): Promise<Map<string, string>> {
+    const record = await readRecord(this.repo.paths(name));
+    const role = record ? this.config.agents[record.agent] : undefined;
+    return resolveSecrets(role?.container.secrets ?? [], this.policy.secrets);
   }
 
   private async assertNameFree(name: string): Promise<void> {
@@ -257,7 +355,8 @@ export class Sandboxes {
       image: container?.Image ?? record?.image,
       exitCode: ended ? inspected?.State.ExitCode : undefined,
       oomKilled: ended && inspected?.State.OOMKilled ? true : undefined,
-      network: host ? networkName(host.NetworkMode) : undefined,
+      network: host ? (container?.Labels[LABEL.allow] !== undefined ? 'allowlist' : networkName(host.NetworkMode)) : undefined,
+      allow: container?.Labels[LABEL.allow] !== undefined ? container.Labels[LABEL.allow].split(',').filter(Boolean) : undefined,
       limits: host ? { cpus: (host.NanoCpus ?? 0) / 1e9, memoryBytes: host.Memory ?? 0, pids: host.PidsLimit ?? 0 } : undefined,
       ports: (container?.Ports ?? [])
         .filter((p) => p.PublicPort)
@@ -282,7 +381,20 @@ export class Sandboxes {
   /** The agent's output from its first line; with `follow`, until the container stops. */
   async logs(name: string, options: { follow: boolean; signal?: AbortSignal }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void> }> {
     const container = await this.container(name);
-    return this.engine.logs(container.id, options);
+    const [logs, denials, secrets] = await Promise.all([
+      this.engine.logs(container.id, options),
+      egressLog(this.engine, this.containerName(name), options),
+      this.secretsOf(name).catch(() => new Map<string, string>()),
+    ]);
+    const stdout = logs.stdout.pipe(new SecretMask(secrets.values()));
+    const stderr = new SecretMask(secrets.values());
+    // The proxy's denials join the agent's stderr; it ends when the agent's output does.
+    logs.stderr.pipe(stderr);
+    if (denials) {
+      denials.on('data', (line: Buffer) => stderr.write(line));
+      logs.stderr.on('end', () => denials.destroy());
+    }
+    return { stdout, stderr, done: logs.done };
   }
 
   /** Waits for the agent to end and returns its exit code; its commits are on the branch afterwards. */
@@ -298,17 +410,24 @@ export class Sandboxes {
     await this.engine.call(`Stopping "${name}"`, () => container.stop({ t: 10 })).catch((error) => {
       if (!/not running|already stopped/i.test(errorText(error))) throw error;
     });
+    // After the agent: its network is the forwarder's.
+    await stopEgress(this.engine, this.containerName(name));
     await this.repo.importAgentCommits(name);
   }
 
   async start(name: string): Promise<void> {
     const container = await this.container(name);
+    const secrets = await this.secretsOf(name);
+    const inspected = await container.inspect();
+    if (inspected.State.Running) return;
     await this.repo.locked(async () => {
       await this.assertRoomForAnother();
+      if (inspected.Config.Labels?.[LABEL.allow] !== undefined) await startEgress(this.engine, this.containerName(name));
       await this.engine.call(`Starting "${name}"`, () => container.start()).catch((error) => {
         if (!/already (started|running)/i.test(errorText(error))) throw error;
       });
     });
+    await this.deliverSecrets(name, container, secrets);
   }
 
   /**
@@ -365,7 +484,9 @@ export class Sandboxes {
 
   async restart(name: string): Promise<void> {
     const container = await this.container(name);
+    const secrets = await this.secretsOf(name);
     await this.engine.call(`Restarting "${name}"`, () => container.restart({ t: 10 }));
+    await this.deliverSecrets(name, container, secrets);
   }
 
   /** What removing the sandbox would lose of the agent's work (after importing its latest commits). */
@@ -404,6 +525,7 @@ export class Sandboxes {
         if ((error as { statusCode?: number }).statusCode !== 404 && !/no such container/i.test(errorText(error))) throw error;
       });
     }
+    await removeEgress(this.engine, this.containerName(name));
     await this.repo.removeSandboxWorktree(name);
   }
 
@@ -495,8 +617,10 @@ export function containerOptions(
   user: AgentUser,
   engine: EngineInfo,
   ulimits: Ulimit[] = sandboxUlimits(),
+  extras: ContainerExtras = {},
 ): Docker.ContainerCreateOptions {
   const settings = role.container;
+  const egress = settings.allow !== undefined ? agentEgressSettings(record.container) : undefined;
   const podman = engine.kind === 'podman';
   // Relabel only what Agent Sandboxes mounts for itself: the user's own volumes may be system folders.
   const relabel = engine.selinux ? ',z' : '';
@@ -510,6 +634,8 @@ export function containerOptions(
   const env = {
     HOME: AGENT_HOME,
     ...settings.env,
+    ...egress?.env,
+    ...(extras.engineSocket ? { DOCKER_HOST: 'unix:///var/run/docker.sock' } : {}),
     SANDBOX_NAME: record.name,
     SANDBOX_AGENT: record.agent,
     SANDBOX_TASK: record.task,
@@ -517,7 +643,7 @@ export function containerOptions(
   return {
     name: record.container,
     Image: record.image,
-    Cmd: role.command,
+    ...(extras.secrets ? { Entrypoint: secretsEntrypoint(), Cmd: [...extras.secrets.entrypoint, ...extras.secrets.cmd] } : { Cmd: role.command }),
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     User: `${user.uid}:${user.gid}`,
     WorkingDir: WORKSPACE_IN_CONTAINER,
@@ -530,6 +656,7 @@ export function containerOptions(
       [LABEL.branch]: record.branch,
       [LABEL.base]: record.base,
       [LABEL.worktree]: paths.worktree,
+      ...(settings.allow !== undefined ? { [LABEL.allow]: settings.allow.join(',') } : {}),
     },
     HostConfig: {
       Binds: [
@@ -539,13 +666,19 @@ export function containerOptions(
         `${paths.privateGitDir}:${CONTAINER_GIT_DIR}:rw${relabel}`,
         `${path.join(repo.commonDir, 'objects')}:${CONTAINER_HOST_OBJECTS}:ro${relabel}`,
         ...settings.volumes.map((v) => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`),
+        ...(extras.engineSocket ? [`${extras.engineSocket.path}:/var/run/docker.sock`] : []),
       ],
+      ...(extras.engineSocket ? { GroupAdd: [String(extras.engineSocket.gid)] } : {}),
       // Podman refuses uid=/gid= on a tmpfs; its `U` gives the tmpfs to the container's user instead.
-      Tmpfs: { [AGENT_HOME]: podman ? 'rw,exec,U,mode=0700' : `rw,exec,uid=${user.uid},gid=${user.gid},mode=0700` },
+      Tmpfs: {
+        [AGENT_HOME]: podman ? 'rw,exec,U,mode=0700' : `rw,exec,uid=${user.uid},gid=${user.gid},mode=0700`,
+        // Secrets live in memory only, readable by the agent's user alone.
+        ...(extras.secrets ? { [SECRETS_DIR]: podman ? 'rw,noexec,nosuid,U,mode=0700,size=1m' : `rw,noexec,nosuid,uid=${user.uid},gid=${user.gid},mode=0700,size=1m` } : {}),
+      },
       // Rootless Podman maps container uids to subordinate ids: keep-id maps the host user to itself.
       ...(podman && engine.rootless ? { UsernsMode: 'keep-id' } : {}),
-      NetworkMode: settings.network === 'nat' ? (podman && engine.rootless ? 'slirp4netns' : 'bridge') : settings.network,
-      PortBindings: settings.network === 'nat' ? bindings : {},
+      NetworkMode: egress ? egress.networkMode : settings.network === 'nat' ? (podman && engine.rootless ? 'slirp4netns' : 'bridge') : settings.network,
+      PortBindings: settings.network === 'nat' && !egress ? bindings : {},
       NanoCpus: Math.round(settings.cpus * 1e9),
       Memory: settings.memoryBytes,
       MemorySwap: settings.memoryBytes,
@@ -561,13 +694,12 @@ export function containerOptions(
   };
 }
 
-/** Declared volumes must exist: the engine would otherwise make an empty root-owned folder in their place. */
-async function checkVolumes(settings: ContainerSettings): Promise<void> {
-  for (const volume of settings.volumes) {
-    await fs.access(volume.hostPath).catch(() => {
-      throw new SandboxError(`The volume ${volume.hostPath} (for ${volume.containerPath}) does not exist.`, 'Create it, or fix `volumes` in sandbox.toml: host paths are relative to the workspace root.');
-    });
-  }
+/** What a container gets beyond its role's settings, decided at create time. */
+export interface ContainerExtras {
+  /** The role names secrets: the image's entrypoint and the command, run by the wrapper once they arrive. */
+  secrets?: { entrypoint: string[]; cmd: string[] };
+  /** The user asked, loudly, to hand the agent the engine's socket. */
+  engineSocket?: { path: string; gid: number };
 }
 
 /**

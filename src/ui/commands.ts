@@ -10,6 +10,7 @@ import { BASE_SCHEME, COMMAND, SETTINGS, VIEW_ID } from './ids';
 import type { LogChannels } from './logChannels';
 import type { ChangedFile } from '../core/worktrees';
 import type { SandboxModel, SandboxView } from './model';
+import { secretKey } from './secrets';
 import { createShellTerminal } from './shell';
 import type { ChangeNode, PortNode, SandboxNode, SummaryNode } from './tree';
 import { changeSummary, lineCounts, stateLabel } from './tree';
@@ -37,6 +38,7 @@ export interface CommandContext {
   buildOutput: vscode.OutputChannel;
   log: vscode.LogOutputChannel;
   folder: vscode.Uri | undefined;
+  secrets: vscode.SecretStorage;
 }
 
 export const STARTER_CONFIG = `# Agent Sandboxes: how agents run for this repository.
@@ -59,12 +61,42 @@ command = ["sh", "-c", "echo \\"Task: $SANDBOX_TASK\\"; ls -la"]
 max_parallel_agents = 4
 `;
 
+/**
+ * Stores an agent's secret in VS Code's secret storage (the OS keychain), where sandboxes whose role names it
+ * in `secrets` read it at each start. An empty value deletes it. Name and value may be given (tests, other
+ * extensions); otherwise both are asked for, the value in a password box.
+ */
+async function setAgentSecret(ctx: CommandContext, name?: string, value?: string): Promise<string | undefined> {
+  let secretName = name;
+  if (!secretName) {
+    const named = [...new Set(Object.values(ctx.model.config?.agents ?? {}).flatMap((role) => role.container.secrets))];
+    const items = named.map((label) => ({ label, description: 'named in sandbox.toml' }));
+    const picked = items.length
+      ? await vscode.window.showQuickPick([...items, { label: 'Another name...', description: '' }], { placeHolder: 'The secret to set' })
+      : { label: 'Another name...' };
+    if (!picked) return undefined;
+    secretName =
+      picked.label === 'Another name...'
+        ? await vscode.window.showInputBox({ prompt: 'The environment variable the agent reads it from', placeHolder: 'ANTHROPIC_API_KEY', validateInput: (v) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(v) ? undefined : 'A variable name: letters, digits and _, not starting with a digit') })
+        : picked.label;
+    if (!secretName) return undefined;
+  }
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(secretName)) throw new SandboxError(`"${secretName}" is not an environment variable name.`);
+  const secret = value ?? (await vscode.window.showInputBox({ prompt: `The value of ${secretName} (stored in VS Code's secret storage, never in a file; empty deletes it)`, password: true, ignoreFocusOut: true }));
+  if (secret === undefined) return undefined;
+  if (secret === '') await ctx.secrets.delete(secretKey(secretName));
+  else await ctx.secrets.store(secretKey(secretName), secret);
+  void vscode.window.showInformationMessage(secret === '' ? `${secretName} deleted.` : `${secretName} stored: sandboxes that name it get it at their next start.`);
+  return secretName;
+}
+
 /** Registers every command from one table; each one's errors are logged and shown in one place. */
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
   const table: Record<string, (...args: never[]) => unknown> = {
     [COMMAND.newSandbox]: (options?: NewSandboxOptions) => newSandbox(ctx, options),
     [COMMAND.buildImage]: (agent?: string) => buildImage(ctx, agent),
     [COMMAND.refresh]: () => ctx.model.open(),
+    [COMMAND.setSecret]: (name?: string, value?: string) => setAgentSecret(ctx, name, value),
     [COMMAND.retry]: () => ctx.model.open(),
     [COMMAND.showLogs]: async (arg?: SandboxArg) => ctx.logs.show((await pick(ctx, arg, 'Show the logs of')).name),
     [COMMAND.stop]: (arg?: SandboxArg) => lifecycle(ctx, arg, 'Stop', (core, name) => core.stop(name)),

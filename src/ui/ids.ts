@@ -10,6 +10,8 @@ export const SETTINGS = {
   engineHost: 'engineHost',
   configPath: 'configPath',
   revealLogsOnStart: 'revealLogsOnStart',
+  allowedVolumePaths: 'allowedVolumePaths',
+  dangerouslyExposeEngineSocket: 'dangerouslyExposeEngineSocket',
 } as const;
 
 export const COMMAND = {
@@ -34,4 +36,5 @@ export const COMMAND = {
   openChangedFile: 'agentSandboxes.openChangedFile',
   openPort: 'agentSandboxes.openPort',
   startPodmanService: 'agentSandboxes.startPodmanService',
+  setSecret: 'agentSandboxes.setSecret',
 } as const;

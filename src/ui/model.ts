@@ -7,7 +7,7 @@ import type { EngineKind, EngineSelection, EngineVersion } from '../core/engine'
 import { ConfigError, EngineUnavailableError, GitError } from '../core/errors';
 import { LABEL } from '../core/labels';
 import { Sandboxes } from '../core/sandboxes';
-import type { SandboxInfo } from '../core/sandboxes';
+import type { HostPolicy, SandboxInfo } from '../core/sandboxes';
 import type { ChangedFile } from '../core/worktrees';
 import { CONTEXT_PODMAN_STARTABLE, CONTEXT_STATE } from './ids';
 
@@ -55,6 +55,8 @@ export class SandboxModel implements vscode.Disposable {
     private readonly engineSettings: () => Partial<EngineSelection>,
     private readonly configPath: () => string,
     private readonly log: vscode.LogOutputChannel,
+    /** What only the user decides (volumes outside the workspace, the engine socket, secrets): never sandbox.toml. */
+    private readonly policy: () => Partial<HostPolicy> = () => ({}),
   ) {
     this.disposables.push(this.eventEmitter);
   }
@@ -107,7 +109,7 @@ export class SandboxModel implements vscode.Disposable {
     if (!this.folder) return this.setState('noFolder');
     try {
       const configFile = path.resolve(this.folder.fsPath, this.configPath());
-      this.sandboxes = await Sandboxes.open(this.folder.fsPath, { engineSettings: this.engineSettings(), configFile });
+      this.sandboxes = await Sandboxes.open(this.folder.fsPath, { engineSettings: this.engineSettings(), configFile, policy: this.policy() });
     } catch (error) {
       this.lastError = error as Error;
       if (error instanceof GitError) return this.setState('notGitRepository');

@@ -1,0 +1,62 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { environmentSecrets, resolveSecrets, SecretMask, secretsScript } from '../../src/core/secrets';
+import { SandboxError } from '../../src/core/errors';
+
+async function masked(values: string[], chunks: Array<string | Buffer>): Promise<string> {
+  const out: string[] = [];
+  const mask = Readable.from(chunks, { objectMode: false }).pipe(new SecretMask(values));
+  for await (const chunk of mask) out.push(String(chunk));
+  return out.join('');
+}
+
+describe('SecretMask', () => {
+  test('masks every occurrence, also across chunk boundaries', async () => {
+    const secret = 'sk-ant-0123456789';
+    assert.equal(await masked([secret], [`key=${secret}\n`, `again ${secret}`]), 'key=***\nagain ***');
+    // Split at every position: the value never passes whole or in part.
+    for (let i = 1; i < secret.length; i++) {
+      const text = await masked([secret], [`a ${secret.slice(0, i)}`, `${secret.slice(i)} b`]);
+      assert.equal(text, 'a *** b', `split at ${i}`);
+    }
+  });
+
+  test('holds back only what could begin a secret, and lets it out at the end', async () => {
+    assert.equal(await masked(['secret-value'], ['abc secr']), 'abc secr');
+    assert.equal(await masked(['secret-value'], ['abc secr', 'et-valueable']), 'abc ***able');
+  });
+
+  test('masks the longer of two overlapping secrets whole; ignores values too short to mask', async () => {
+    assert.equal(await masked(['token-1', 'token-12345'], ['x token-12345 y token-1 z']), 'x *** y *** z');
+    assert.equal(await masked(['abc'], ['abc abc']), 'abc abc');
+  });
+
+  test('a multi-byte character split across chunks survives', async () => {
+    const bytes = Buffer.from('é secret-value ü');
+    assert.equal(await masked(['secret-value'], [bytes.subarray(0, 1), bytes.subarray(1)]), 'é *** ü');
+  });
+});
+
+describe('secrets', () => {
+  test('secretsScript quotes values so the shell never runs them', () => {
+    const values = new Map([
+      ['A', "it's $(touch /tmp/x) `id` \\ \"q\""],
+      ['B', 'line1\nline2'],
+    ]);
+    const out = execFileSync('sh', ['-c', `${secretsScript(values)}printf '%s|%s' "$A" "$B"`], { encoding: 'utf8' });
+    assert.equal(out, "it's $(touch /tmp/x) `id` \\ \"q\"|line1\nline2");
+  });
+
+  test('resolveSecrets names every missing secret and where to set it', async () => {
+    const source = environmentSecrets({ PRESENT: 'v1', EMPTY: '' });
+    assert.deepEqual([...(await resolveSecrets(['PRESENT'], source))], [['PRESENT', 'v1']]);
+    await assert.rejects(resolveSecrets(['PRESENT', 'MISSING', 'EMPTY'], source), (error: unknown) => {
+      assert.ok(error instanceof SandboxError);
+      assert.match(error.message, /the secrets MISSING, EMPTY, and they are not set/);
+      assert.match(error.hint ?? '', /Set Agent Secret/);
+      return true;
+    });
+  });
+});
