@@ -61,6 +61,7 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
       allowedVolumePaths: [...(machine<string[]>(SETTINGS.allowedVolumePaths) ?? []), ...fromEnv.allowedVolumePaths],
       exposeEngineSocket: machine<boolean>(SETTINGS.dangerouslyExposeEngineSocket) === true || fromEnv.exposeEngineSocket,
       secrets: async (name) => (await context.secrets.get(secretKey(name))) || fromEnv.secrets(name),
+      egressHosts: fromEnv.egressHosts,
     };
   };
 

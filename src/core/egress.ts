@@ -50,6 +50,7 @@ export async function createEgress(
   labels: Record<string, string>,
   ulimits: Ulimit[],
   output: OutputSink,
+  extraHosts: string[] = [],
 ): Promise<void> {
   const image = await ensureEgressImage(engine, output);
   const names = egressNames(container);
@@ -84,7 +85,7 @@ export async function createEgress(
         Cmd: ['/egress/proxy.js'],
         Env: [`EGRESS_ALLOW=${allow.join(',')}`, `EGRESS_LISTEN=${SOCKET_DIR}/proxy.sock`],
         Labels: ownLabels,
-        HostConfig: hardened(rootless ? 'slirp4netns' : 'bridge'),
+        HostConfig: { ...hardened(rootless ? 'slirp4netns' : 'bridge'), ExtraHosts: extraHosts },
       }),
     );
     const forwarder = await engine.call('Creating the egress forwarder', () =>

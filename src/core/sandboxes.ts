@@ -95,6 +95,8 @@ export interface HostPolicy {
   /** Hands the agent the engine's socket, and with it the host (agentSandboxes.dangerouslyExposeEngineSocket). */
   exposeEngineSocket: boolean;
   secrets: SecretSource;
+  /** Extra `name:address` entries for the egress proxy's /etc/hosts (split-horizon names; test hosts). */
+  egressHosts: string[];
 }
 
 /** The policy of a command-line run: the environment says it. */
@@ -103,6 +105,7 @@ export function environmentPolicy(env: NodeJS.ProcessEnv = process.env): HostPol
     allowedVolumePaths: allowedVolumePathsFromEnv(env),
     exposeEngineSocket: env.AGENT_SANDBOX_DANGEROUSLY_EXPOSE_ENGINE_SOCKET === '1',
     secrets: environmentSecrets(env),
+    egressHosts: (env.AGENT_SANDBOX_EGRESS_HOSTS ?? '').split(',').map((entry) => entry.trim().replace('=', ':')).filter(Boolean),
   };
 }
 
@@ -204,7 +207,7 @@ export class Sandboxes {
       container = await this.repo.locked(async () => {
         await this.assertRoomForAnother();
         if (role.container.allow) {
-          await createEgress(this.engine, engine, record.container, role.container.allow, this.ownerLabels(record), sandboxUlimits(), output);
+          await createEgress(this.engine, engine, record.container, role.container.allow, this.ownerLabels(record), sandboxUlimits(), output, this.policy.egressHosts);
         }
         return this.createContainer(record, role, paths, engine, output);
       });

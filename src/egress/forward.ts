@@ -7,11 +7,12 @@
 import * as net from 'node:net';
 
 export function createForwarder(socketPath: string): net.Server {
-  return net.createServer((client) => {
-    const upstream = net.connect(socketPath);
+  // Half-open both ways: a client that sends its request and shuts its side (nc, curl's upload) still gets the answer.
+  return net.createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ path: socketPath, allowHalfOpen: true });
     client.pipe(upstream);
     upstream.pipe(client);
-    // One side failing ends both: a half-open pair would hold the agent's request forever.
+    // One side failing or closing ends both.
     const close = () => {
       client.destroy();
       upstream.destroy();

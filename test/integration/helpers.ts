@@ -133,6 +133,14 @@ export async function cleanUp(): Promise<void> {
       await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
   }
+  // An allowlist's proxy and forwarder, and their volume, belong to their sandbox's workspace.
+  const egressOf = (labels: Record<string, string> | null | undefined) => made.some((parent) => (labels?.['dev.agent-sandboxes.egress-workspace'] ?? '').startsWith(parent));
+  for (const c of await docker.listContainers({ all: true, filters: { label: ['dev.agent-sandboxes.egress-workspace'] } })) {
+    if (egressOf(c.Labels)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  }
+  for (const v of (await docker.listVolumes({ filters: { label: ['dev.agent-sandboxes.egress-workspace'] } })).Volumes ?? []) {
+    if (egressOf(v.Labels)) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  }
   for (const parent of made.splice(0)) await fs.rm(parent, { recursive: true, force: true });
 }
 
