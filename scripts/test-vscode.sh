@@ -23,6 +23,8 @@ scratch=$(mktemp -d)
 workspace="$scratch/project"
 cleanup() {
   docker ps -aq --filter "label=dev.agent-sandboxes.workspace=$workspace" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker ps -aq --filter "label=dev.agent-sandboxes.egress-workspace=$workspace" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker volume ls -q --filter "label=dev.agent-sandboxes.egress-workspace=$workspace" | xargs -r docker volume rm >/dev/null 2>&1 || true
   rm -rf "$scratch"
 }
 trap cleanup EXIT

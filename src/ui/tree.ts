@@ -188,7 +188,7 @@ function tooltip(s: SandboxView): vscode.MarkdownString {
     ['Engine', s.engine ? engineName(s.engine) : undefined],
     ['Image', s.image],
     ['Limits', s.limits ? `${s.limits.cpus} CPU, ${formatBytes(s.limits.memoryBytes)} memory, ${s.limits.pids} processes` : undefined],
-    ['Network', s.network],
+    ['Network', s.network === 'allowlist' ? `allowlist: ${s.allow?.length ? s.allow.join(', ') : 'nothing'}` : s.network],
     ['Ports', s.ports.map((p) => `${p.hostIp}:${p.hostPort}→${p.containerPort}/${p.protocol}`).join(', ') || undefined],
     ['Worktree', s.worktree || undefined],
     ['Container', s.containerId?.slice(0, 12)],

@@ -21,6 +21,12 @@ command = ["sh", "-c", "echo \"task: $SANDBOX_TASK\"; i=1; while [ $i -le 5 ]; d
 
 [agents.quick]
 command = ["sh", "-c", "echo quick; exit 3"]
+
+[agents.guarded]
+network = "nat"
+allow = ["allowed.test"]
+secrets = ["UI_TEST_TOKEN"]
+command = ["sh", "-c", "echo \"token: $UI_TEST_TOKEN\"; printf 'CONNECT denied.test:443 HTTP/1.1\\r\\n\\r\\n' | nc 127.0.0.1 3128 > /dev/null; echo probed; exec sleep 600"]
 TOML
 git add -A
 git -c user.name=Test -c user.email=test@example.invalid commit -q -m "UI test project"

@@ -55,7 +55,7 @@ async function activated(): Promise<void> {
   before(activated);
 
   it('opens on the workspace: its roles, the ready state and an empty tree', () => {
-    assert.deepEqual(Object.keys(api.model.config!.agents), ['engineer', 'quick']);
+    assert.deepEqual(Object.keys(api.model.config!.agents), ['engineer', 'quick', 'guarded']);
     assert.equal(api.model.state, 'ready');
     assert.deepEqual(api.tree.getChildren(), []);
   });
@@ -245,6 +245,24 @@ async function activated(): Promise<void> {
     assert.equal(api.logs.isAttached('ui-one'), false);
     await api.model.refresh();
     assert.equal(api.model.find('ui-one')?.state, 'running');
+  });
+
+  it('Set Agent Secret stores what the agent gets and its output masks; an allowlisted sandbox shows each denial', async () => {
+    const token = `sk-ui-${Math.random().toString(36).slice(2)}-token`;
+    assert.equal(await vscode.commands.executeCommand(COMMAND.setSecret, 'UI_TEST_TOKEN', token), 'UI_TEST_TOKEN');
+    await vscode.commands.executeCommand(COMMAND.newSandbox, { agent: 'guarded', task: 'probe', name: 'ui-guarded' });
+    const output = await until(
+      () => `the guarded agent's probe and its denial; the channel has: ${JSON.stringify(api.logs.received('ui-guarded'))}`,
+      () => api.logs.received('ui-guarded').includes('probed') && api.logs.received('ui-guarded').includes('agent-sandbox egress: denied') && api.logs.received('ui-guarded'),
+      180_000,
+    );
+    assert.match(output, /token: \*\*\*\n/);
+    assert.ok(!output.includes(token), 'the secret is masked in the output channel');
+    assert.match(output, /agent-sandbox egress: denied denied\.test:443 \(not on the allowlist\)/);
+    const tooltip = (item('ui-guarded')!.tooltip as vscode.MarkdownString).value;
+    assert.match(tooltip, /Network: `allowlist: allowed\.test`/);
+    assert.equal(await vscode.commands.executeCommand(COMMAND.remove, 'ui-guarded', { confirmed: true }), true);
+    await until('ui-guarded to leave the tree', () => !item('ui-guarded'));
   });
 
   it('Remove deletes the container, worktree and branch of that sandbox and nothing else', async () => {
