@@ -1,0 +1,295 @@
+/**
+ * The egress proxy: a sandbox's only way out when its container sits on an internal network. It runs in a
+ * container of its own and passes CONNECT tunnels and absolute-form plain HTTP requests to the host names on
+ * an allowlist, on the allowed ports, and nothing else. Only node: built-ins, so that its bundle
+ * (dist/egress-proxy.js) runs on a bare Node image:
+ *   EGRESS_ALLOW='api.anthropic.com,*.npmjs.org' EGRESS_PORTS=443,80 EGRESS_LISTEN=0.0.0.0:3128 node egress-proxy.js
+ */
+import * as dns from 'node:dns';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { pipeline } from 'node:stream';
+
+export interface EgressProxyOptions {
+  /** Host names (`api.anthropic.com`: that name only) and `*.` wildcards (`*.npmjs.org`: its subdomains, not itself). */
+  allow: string[];
+  /** The destination ports allowed; 443 and 80 unless given. */
+  ports?: number[];
+  /** Resolves an allowed name; dns.promises.lookup(host, { all: true }) unless given. */
+  lookup?: (host: string) => Promise<{ address: string; family: number }[]>;
+  /** Why the proxy may not connect to a resolved address, or undefined if it may; defaultRefusal unless given. */
+  refuseAddress?: (address: string) => string | undefined;
+  /** Takes one line per refusal; stdout unless given. */
+  log?: (line: string) => void;
+  connectTimeoutMs?: number;
+}
+
+type Failure = { status: number; reason: string };
+
+const NOT_IP = 'IP addresses are not allowed, only host names';
+// Meaningful between one client and the next hop only, so never passed on, in either direction.
+const HOP_BY_HOP = ['connection', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'keep-alive', 'te', 'trailer', 'upgrade'];
+const LABEL = /^[a-z0-9_-]{1,63}$/;
+
+/** True for a host that is an IP address in any form, including those a resolver reads as one. */
+export function isIpLiteral(host: string): boolean {
+  const h = host.replace(/\.$/, '');
+  if (h.startsWith('[') || h.includes(':') || net.isIP(h)) return true;
+  // inet_aton and the URL standard take a name whose last label is a number as IPv4, whatever comes before
+  // it: 2130706433, 0x7f000001, 0177.0.0.1 and 127.1 all mean 127.0.0.1. No real host name ends so.
+  return /^(0x[0-9a-f]*|[0-9]+)$/i.test(h.slice(h.lastIndexOf('.') + 1));
+}
+
+/** Why the proxy must not connect to this address (loopback, unspecified, link-local, multicast), or undefined. */
+export function defaultRefusal(address: string): string | undefined {
+  const kind = net.isIPv4(address) ? ipv4Kind(address.split('.').map(Number)) : ipv6Kind(address);
+  return kind && `${address} is ${kind}`;
+}
+
+function ipv4Kind([a, b, c, d]: number[]): string | undefined {
+  if (a === 127) return 'a loopback address';
+  if (a === 0) return 'an unspecified address';
+  // 169.254.169.254 is the cloud providers' metadata service, which hands out credentials.
+  if (a === 169 && b === 254) return 'a link-local address';
+  if (a >= 224 && a < 240) return 'a multicast address';
+  if (a === 255 && b === 255 && c === 255 && d === 255) return 'the broadcast address';
+  return undefined;
+}
+
+function ipv6Kind(address: string): string | undefined {
+  const w = ipv6Words(address);
+  if (!w) return 'not an IP address';
+  const zeros = (from: number, to: number) => w.slice(from, to).every((x) => x === 0);
+  if (zeros(0, 8)) return 'an unspecified address';
+  if (zeros(0, 7) && w[7] === 1) return 'a loopback address';
+  if ((w[0] & 0xffc0) === 0xfe80) return 'a link-local address';
+  if (w[0] >> 8 === 0xff) return 'a multicast address';
+  // ::ffff:a.b.c.d reaches a.b.c.d itself, and 64:ff9b::a.b.c.d reaches it through a NAT64 gateway.
+  if ((zeros(0, 5) && w[5] === 0xffff) || (w[0] === 0x64 && w[1] === 0xff9b && zeros(2, 6))) {
+    return ipv4Kind([w[6] >> 8, w[6] & 0xff, w[7] >> 8, w[7] & 0xff]);
+  }
+  return undefined;
+}
+
+/** The eight 16-bit words of an IPv6 address, or undefined for anything else. */
+function ipv6Words(address: string): number[] | undefined {
+  if (!net.isIPv6(address)) return undefined;
+  let text = address.replace(/%.*$/, '');
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number);
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const front = head ? head.split(':') : [];
+  const back = tail ? tail.split(':') : [];
+  return [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back].map((x) => parseInt(x, 16));
+}
+
+/** Lower case and without one trailing dot, as names are compared. */
+function normalize(host: string): string {
+  return host.toLowerCase().replace(/\.$/, '');
+}
+
+function isHostName(name: string): boolean {
+  return name.length <= 253 && name.split('.').every((label) => LABEL.test(label));
+}
+
+/** Host and port of `host`, `host:port` or `[v6]:port`; a `user:password@` before it is dropped, never logged. */
+function splitAuthority(authority: string): { host: string; port: string | undefined } {
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  const bracketed = /^(\[[^\]]*\])(?::(.*))?$/.exec(hostPort);
+  if (bracketed) return { host: bracketed[1], port: bracketed[2] };
+  const colon = hostPort.lastIndexOf(':');
+  return colon < 0 ? { host: hostPort, port: undefined } : { host: hostPort.slice(0, colon), port: hostPort.slice(colon + 1) };
+}
+
+/** What the client wrote, made safe for a log line: printable, one word, not too long. */
+function shown(text: string | undefined): string {
+  return (text ?? '').replace(/[^\x21-\x7e]/g, '?').slice(0, 300) || '-';
+}
+
+/** A TCP connection to exactly this address, or the reason there is none. */
+function dial(address: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: address, port, timeout: timeoutMs });
+    socket.once('timeout', () => socket.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      // A tunnel may stay quiet for long: from here on only the client or the server ends it.
+      socket.setTimeout(0).removeAllListeners('timeout').off('error', reject);
+      resolve(socket);
+    });
+  });
+}
+
+function withoutHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const listed = String(headers.connection ?? '').toLowerCase().split(',').map((name) => name.trim());
+  const kept: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.includes(name) && !listed.includes(name)) kept[name] = value;
+  }
+  return kept;
+}
+
+/** An answer on a raw socket: a CONNECT's, or one to bytes that were not HTTP. */
+function replyRaw(socket: net.Socket, status: number, text: string): void {
+  // Read and drop what the client still sends (a TLS hello behind its CONNECT), so that closing does not
+  // reset the connection before the client has read the answer; a client that never hangs up is cut off.
+  socket.resume();
+  socket.setTimeout(5000, () => socket.destroy());
+  const body = `${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function replyHttp(res: http.ServerResponse, status: number, text: string): void {
+  if (res.headersSent) return void res.destroy();
+  const body = `${text}\n`;
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+}
+
+export function createEgressProxy(options: EgressProxyOptions): http.Server {
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  for (const pattern of options.allow) {
+    const wildcard = pattern.startsWith('*.');
+    const name = normalize(wildcard ? pattern.slice(2) : pattern);
+    if (!isHostName(name) || isIpLiteral(name)) {
+      throw new Error(`invalid egress allowlist pattern "${pattern}": expected a host name (api.example.com) or *. and one (*.example.com)`);
+    }
+    if (wildcard) suffixes.push(`.${name}`);
+    else exact.add(name);
+  }
+  const ports = new Set(options.ports ?? [443, 80]);
+  for (const port of ports) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`invalid egress port ${port}`);
+  }
+  const lookup = options.lookup ?? ((host: string) => dns.promises.lookup(host, { all: true }));
+  const refuseAddress = options.refuseAddress ?? defaultRefusal;
+  const log = options.log ?? ((line: string) => console.log(line));
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+
+  /** The client's answer for a failure; refusals (4xx, not the 502s of an allowed target) are logged. */
+  function failure(host: string | undefined, port: string | undefined, { status, reason }: Failure): string {
+    if (status >= 500) return `agent-sandbox egress: ${reason}`;
+    const line = `agent-sandbox egress: denied ${shown(host)}:${shown(port)} (${reason})`;
+    log(line);
+    return line;
+  }
+
+  /** A connection to the target the client asked for, if the allowlist has it, or why not. */
+  async function open(host: string, portText: string | undefined): Promise<net.Socket | Failure> {
+    if (isIpLiteral(host)) return { status: 403, reason: NOT_IP };
+    const name = normalize(host);
+    if (!isHostName(name)) return { status: 400, reason: 'not a host name' };
+    if (!portText || !/^\d{1,5}$/.test(portText)) return { status: 400, reason: 'no valid port' };
+    if (!(exact.has(name) || suffixes.some((suffix) => name.endsWith(suffix)))) return { status: 403, reason: 'not on the allowlist' };
+    const port = Number(portText);
+    if (!ports.has(port)) return { status: 403, reason: `port ${port} is not allowed` };
+    let address: string | undefined;
+    try {
+      address = (await lookup(name))[0]?.address;
+    } catch (error) {
+      return { status: 502, reason: `could not resolve ${name}: ${(error as Error).message}` };
+    }
+    if (!address || !net.isIP(address)) return { status: 502, reason: `could not resolve ${name} to an address` };
+    const refused = refuseAddress(address);
+    if (refused) return { status: 403, reason: refused };
+    // The address just checked, never the name again: a second resolution could answer differently.
+    return dial(address, port, connectTimeoutMs).catch((error: Error) => ({
+      status: 502,
+      reason: `could not connect to ${name} (${address}) port ${port}: ${error.message}`,
+    }));
+  }
+
+  const server = http.createServer({ requestTimeout: 0 }); // uploads through the proxy may take long
+
+  server.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    client.on('error', () => client.destroy());
+    const { host, port } = splitAuthority(req.url ?? '');
+    open(host, port)
+      .then((upstream) => {
+        if (!(upstream instanceof net.Socket)) return replyRaw(client, upstream.status, failure(host, port, upstream));
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length) upstream.write(head); // what the client sent right behind its CONNECT
+        pipeline(client, upstream, () => {});
+        pipeline(upstream, client, () => {});
+      })
+      .catch(() => client.destroy());
+  });
+
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const target = /^http:\/\/([^/?#]*)([^#]*)/i.exec(req.url ?? '');
+    if (!target) {
+      const reason = req.url?.startsWith('/') ? 'a request to the proxy itself: ask for http://host/path' : 'not an http:// URL';
+      return replyHttp(res, 400, failure(undefined, undefined, { status: 400, reason }));
+    }
+    const { host, port = '' } = splitAuthority(target[1]);
+    const path = target[2].startsWith('/') ? target[2] : `/${target[2]}`;
+    open(host, port || '80')
+      .then((upstream) => {
+        if (!(upstream instanceof net.Socket)) return replyHttp(res, upstream.status, failure(host, port || '80', upstream));
+        if (!res.socket || res.socket.destroyed) return void upstream.destroy();
+        const headers = withoutHopByHop(req.headers);
+        // The target's host wins over a Host header that differs (RFC 9112, 3.2.2); userinfo is never sent.
+        headers.host = port ? `${host}:${port}` : host;
+        const outgoing = http.request({ createConnection: () => upstream, method: req.method, path, headers, setHost: false });
+        outgoing.on('response', (response) => {
+          try {
+            res.writeHead(response.statusCode ?? 502, response.statusMessage, withoutHopByHop(response.headers));
+            pipeline(response, res, () => {});
+          } catch {
+            response.destroy(); // a head Node will not write again: the answer cannot be passed on
+            res.destroy();
+          }
+        });
+        outgoing.on('error', (error) => replyHttp(res, 502, `agent-sandbox egress: ${host} hung up: ${error.message}`));
+        res.on('close', () => outgoing.destroy());
+        req.on('error', () => outgoing.destroy());
+        req.pipe(outgoing);
+      })
+      .catch(() => res.destroy());
+  });
+
+  // Bytes that are not HTTP: a 400 where an answer can still be given, else just the hang-up.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => {
+    if (!error.code?.startsWith('HPE_') || !socket.writable) return void socket.destroy();
+    replyRaw(socket, 400, failure(undefined, undefined, { status: 400, reason: 'malformed request' }));
+  });
+
+  return server;
+}
+
+function main(): void {
+  const list = (value: string | undefined) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+  const number = (text: string | undefined, what: string) => {
+    if (!text || !/^\d+$/.test(text)) throw new Error(`${what}: "${text ?? ''}" is not a port number`);
+    return Number(text);
+  };
+  const ports = list(process.env.EGRESS_PORTS || '443,80').map((port) => number(port, 'EGRESS_PORTS'));
+  const listen = splitAuthority(process.env.EGRESS_LISTEN || '0.0.0.0:3128');
+  const server = createEgressProxy({ allow: list(process.env.EGRESS_ALLOW), ports });
+  server.on('error', (error) => {
+    console.error(`agent-sandbox egress: ${error.message}`);
+    process.exit(1);
+  });
+  server.listen(number(listen.port, 'EGRESS_LISTEN'), listen.host.replace(/^\[(.*)\]$/, '$1'), () => {
+    const { address, port } = server.address() as net.AddressInfo;
+    console.log(`egress proxy listening on ${address.includes(':') ? `[${address}]` : address}:${port}`);
+  });
+  // Open tunnels are not waited for: the container is being stopped, and its connections go with it.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
+}
+
+if (require.main === module) {
+  try {
+    main();
+  } catch (error) {
+    console.error(`agent-sandbox egress: ${(error as Error).message}`);
+    process.exit(1);
+  }
+}
