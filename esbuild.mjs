@@ -41,6 +41,8 @@ const common = {
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
   { ...common, entryPoints: ['src/cli/index.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  // The egress proxy runs in a container of its own on a bare Node image: nothing external, nothing stubbed.
+  { ...common, plugins: [], external: [], entryPoints: ['src/egress/proxy.ts'], outfile: 'dist/egress-proxy.js' },
 ];
 
 if (watch) {
