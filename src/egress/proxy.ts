@@ -3,7 +3,7 @@
  * container of its own and passes CONNECT tunnels and absolute-form plain HTTP requests to the host names on
  * an allowlist, on the allowed ports, and nothing else. Only node: built-ins, so that its bundle
  * (dist/egress-proxy.js) runs on a bare Node image:
- *   EGRESS_ALLOW='api.anthropic.com,*.npmjs.org' EGRESS_PORTS=443,80 EGRESS_LISTEN=0.0.0.0:3128 node egress-proxy.js
+ *   EGRESS_ALLOW='api.anthropic.com,*.npmjs.org' EGRESS_PORTS=443,80 EGRESS_LISTEN=0.0.0.0:3128|/unix.sock node egress-proxy.js
  */
 import * as dns from 'node:dns';
 import { rmSync } from 'node:fs';
@@ -25,10 +25,7 @@ export interface EgressProxyOptions {
   connectTimeoutMs?: number;
 }
 
-interface Failure {
-  status: number;
-  reason: string;
-}
+type Failure = { status: number; reason: string };
 
 const NOT_IP = 'IP addresses are not allowed, only host names';
 // Meaningful between one client and the next hop only, so never passed on, in either direction.
@@ -37,7 +34,7 @@ const LABEL = /^[a-z0-9_-]{1,63}$/;
 
 /** True for a host that is an IP address in any form, including those a resolver reads as one. */
 export function isIpLiteral(host: string): boolean {
-  const h = host.endsWith('.') ? host.slice(0, -1) : host;
+  const h = host.replace(/\.$/, '');
   if (h.startsWith('[') || h.includes(':') || net.isIP(h)) return true;
   // inet_aton and the URL standard take a name whose last label is a number as IPv4, whatever comes before
   // it: 2130706433, 0x7f000001, 0177.0.0.1 and 127.1 all mean 127.0.0.1. No real host name ends so.
@@ -92,8 +89,7 @@ function ipv6Words(address: string): number[] | undefined {
 
 /** Lower case and without one trailing dot, as names are compared. */
 function normalize(host: string): string {
-  const h = host.toLowerCase();
-  return h.endsWith('.') ? h.slice(0, -1) : h;
+  return host.toLowerCase().replace(/\.$/, '');
 }
 
 function isHostName(name: string): boolean {
@@ -117,15 +113,12 @@ function shown(text: string | undefined): string {
 /** A TCP connection to exactly this address, or the reason there is none. */
 function dial(address: string, port: number, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address, port });
-    const timer = setTimeout(() => socket.destroy(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
+    const socket = net.connect({ host: address, port, timeout: timeoutMs });
+    socket.once('timeout', () => socket.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    socket.once('error', reject);
     socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
+      // A tunnel may stay quiet for long: from here on only the client or the server ends it.
+      socket.setTimeout(0).removeAllListeners('timeout').off('error', reject);
       resolve(socket);
     });
   });
@@ -204,7 +197,7 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
     } catch (error) {
       return { status: 502, reason: `could not resolve ${name}: ${(error as Error).message}` };
     }
-    if (!address) return { status: 502, reason: `could not resolve ${name}` };
+    if (!address || !net.isIP(address)) return { status: 502, reason: `could not resolve ${name} to an address` };
     const refused = refuseAddress(address);
     if (refused) return { status: 403, reason: refused };
     // The address just checked, never the name again: a second resolution could answer differently.
@@ -224,7 +217,6 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
     open(host, port)
       .then((upstream) => {
         if (!(upstream instanceof net.Socket)) return replyRaw(client, upstream.status, failure(host, port, upstream));
-        if (client.destroyed) return void upstream.destroy();
         client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length) upstream.write(head); // what the client sent right behind its CONNECT
         // pipe, not pipeline: pipeline destroys the other direction when one side ends, and a client that
@@ -261,11 +253,11 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
         outgoing.on('response', (response) => {
           try {
             res.writeHead(response.statusCode ?? 502, response.statusMessage, withoutHopByHop(response.headers));
+            pipeline(response, res, () => {});
           } catch {
-            response.destroy();
-            return replyHttp(res, 502, 'agent-sandbox egress: the upstream answer could not be passed on');
+            response.destroy(); // a head Node will not write again: the answer cannot be passed on
+            res.destroy();
           }
-          pipeline(response, res, () => {});
         });
         outgoing.on('error', (error) => replyHttp(res, 502, `agent-sandbox egress: ${host} hung up: ${error.message}`));
         res.on('close', () => outgoing.destroy());
@@ -298,23 +290,18 @@ function main(): void {
     process.exit(1);
   });
   if (where.startsWith('/')) {
-    // A unix socket (the sandbox's forwarder connects to it): one left by an earlier run would block the address.
+    // A unix socket, which the sandbox's forwarder connects to; one left by an earlier run would block the path.
     rmSync(where, { force: true });
     server.listen(where, () => console.log(`egress proxy listening on ${where}`));
-  } else {
-    const listen = splitAuthority(where);
-    server.listen(number(listen.port, 'EGRESS_LISTEN'), listen.host.replace(/^\[(.*)\]$/, '$1'), () => {
+    return;
+  }
+  const listen = splitAuthority(where);
+  server.listen(number(listen.port, 'EGRESS_LISTEN'), listen.host.replace(/^\[(.*)\]$/, '$1'), () => {
     const { address, port } = server.address() as net.AddressInfo;
     console.log(`egress proxy listening on ${address.includes(':') ? `[${address}]` : address}:${port}`);
-    });
-  }
+  });
   // Open tunnels are not waited for: the container is being stopped, and its connections go with it.
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      server.close();
-      process.exit(0);
-    });
-  }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
 }
 
 if (require.main === module) {
