@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
+import { Sandboxes } from '../../src/core/sandboxes';
 import { sandboxUlimits } from '../../src/core/ulimits';
 import { cleanUp, cli, cliOk, docker, ENGINE_HOST, engineKind, git, makeRepo, REPO_ROOT, testImageContext, waitFor } from './helpers';
 
@@ -68,6 +69,7 @@ function printTable(engine: string): void {
       lines[0].replace(/[^ ]/g, '-'),
       ...lines.slice(1),
       ...skipped.map((s) => `(skipped: ${s})`),
+      ...rows.filter((r) => !r.blocked).map((r) => `GOT THROUGH: ${r.attack}: ${r.attempt}: ${r.detail}`),
       `${rows.length} attempts tried, ${blocked} blocked`,
       '',
     ].join('\n'),
@@ -689,6 +691,11 @@ echo done:gitlink`,
       const user = (...args: string[]) => ops.push([`git ${args.join(' ')}`, () => userGit(repo, ...args)]);
       sandbox('ls');
       sandbox('ls', '--json');
+      // What the VS Code view calls to list a sandbox's changed files, whenever the worktree changes.
+      ops.push([
+        'Sandboxes.changedFiles (the VS Code view)',
+        async () => ({ code: 0, out: (await (await Sandboxes.open(repo)).changedFiles('mg')).map((f) => f.path).join('\n') }),
+      ]);
       sandbox('diff', 'mg');
       sandbox('diff', 'sq', '--stat');
       sandbox('sync', 'mg', '--mode', 'merge');
