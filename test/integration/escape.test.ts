@@ -989,11 +989,17 @@ echo done:caps`,
       await waitFor('the test host to serve', () => httpGet(`http://${testHostIp}:8080/`).then((body) => (body.includes('testhost-ok') ? true : undefined), () => undefined), 30_000);
       assert.match(await httpGet(`http://127.0.0.1:${hostPort}/`), /host-server-ok/);
 
+      // Every IPv4 address of the host: Node's list leaves out interfaces without a carrier (an idle docker0).
       const hostAddresses = Object.values(os.networkInterfaces())
         .flat()
         .filter((a): a is os.NetworkInterfaceInfo => Boolean(a) && a!.family === 'IPv4')
         .map((a) => a.address);
-      const targets = [...new Set([gateway, ...hostAddresses])].map((ip) => [`${ip}:${hostPort}`, ip === gateway ? "the host's bridge gateway" : ip === '127.0.0.1' ? 'its own 127.0.0.1' : "a host address"]);
+      try {
+        for (const match of execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' }).matchAll(/\sinet (\d+\.\d+\.\d+\.\d+)\//g)) hostAddresses.push(match[1]);
+      } catch {
+        // no iproute2: Node's list alone
+      }
+      const targets = [...new Set([gateway, ...hostAddresses])].map((ip) => [`${ip}:${hostPort}`, ip === gateway ? "the host's bridge gateway" : ip === '127.0.0.1' ? 'its own 127.0.0.1' : 'a host address']);
       targets.push([`${testHostIp}:8080`, 'the test host on the bridge']);
       const probes = targets.map(([target]) => `probe tcp ${target.replace(':', ' ')} 3000`).join('\n');
       const { out } = await asAgent(
