@@ -9,7 +9,7 @@ import * as dns from 'node:dns';
 import { rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { pipeline } from 'node:stream';
+import { finished, pipeline } from 'node:stream';
 
 export interface EgressProxyOptions {
   /** Host names (`api.anthropic.com`: that name only) and `*.` wildcards (`*.npmjs.org`: its subdomains, not itself). */
@@ -227,9 +227,9 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
           client.destroy();
           upstream.destroy();
         };
-        upstream.on('error', close);
-        client.on('close', close);
-        upstream.on('close', close);
+        // finished() also answers for a side that is already gone (a client reset while the name resolved).
+        finished(client, close);
+        finished(upstream, close);
       })
       .catch(() => client.destroy());
   });

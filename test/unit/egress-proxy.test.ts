@@ -286,6 +286,21 @@ describe('egress proxy', () => {
     await expectAnswer(() => viaProxy(proxyPort, `http://allowed.test:${closedPort}/`), 502, undefined);
   });
 
+  test('a client that shuts its side right after its request still gets the answer, through a tunnel and plain HTTP', async () => {
+    const whole = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(proxyPort, LOCAL, () => socket.end(request));
+        const parts: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => parts.push(chunk));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(Buffer.concat(parts).toString()));
+      });
+    const tunnelled = await whole(`CONNECT allowed.test:${echoPort} HTTP/1.1\r\n\r\nping`);
+    assert.match(tunnelled, /^HTTP\/1\.1 200 [^]*\r\n\r\nping$/);
+    const plain = await whole(`GET http://allowed.test:${httpPort}/half HTTP/1.1\r\nHost: allowed.test\r\n\r\n`);
+    assert.match(plain, /^HTTP\/1\.1 201 [^]*GET \/half[^]*hello/);
+  });
+
   test('garbage and clients hanging up mid-way do not stop it serving the next client', async () => {
     await expectAnswer(() => exchange(proxyPort, Buffer.from([0, 1, 2, 0xff, 13, 10, 13, 10])), 400, denied('-', '-', 'malformed request'));
     await expectAnswer(() => exchange(proxyPort, 'CONNECT\r\n\r\n'), 400, denied('-', '-', 'malformed request'));
