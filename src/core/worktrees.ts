@@ -260,6 +260,8 @@ export class Repository {
       '--porcelain=v1',
       '-z',
       '--untracked-files=all',
+      // Never into a nested repository the agent made: that runs git there, with its config (see captureAgentWork).
+      '--ignore-submodules=all',
     ]);
     return out
       .split('\0')
