@@ -51,6 +51,7 @@ export async function createEgress(
   ulimits: Ulimit[],
   output: OutputSink,
   extraHosts: string[] = [],
+  securityOpt: string[] = [],
 ): Promise<void> {
   const image = await ensureEgressImage(engine, output);
   const names = egressNames(container);
@@ -59,7 +60,7 @@ export async function createEgress(
     Binds: [`${names.volume}:${SOCKET_DIR}`],
     NetworkMode: networkMode,
     CapDrop: ['ALL'],
-    SecurityOpt: ['no-new-privileges'],
+    SecurityOpt: ['no-new-privileges', ...securityOpt],
     ReadonlyRootfs: true,
     Memory: 128 * 1024 ** 2,
     MemorySwap: 128 * 1024 ** 2,

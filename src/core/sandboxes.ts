@@ -23,6 +23,7 @@ import { agentEgressSettings, createEgress, egressLog, removeEgress, startEgress
 import { environmentSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
 import type { SecretSource } from './secrets';
 import { allowedVolumePathsFromEnv, checkVolumes, defaultEngineSockets } from './volumes';
+import { podmanSeccompOption } from './seccomp';
 import type { ChangedFile, GitIdentity, WorktreePaths } from './worktrees';
 
 export const WORKSPACE_IN_CONTAINER = '/workspace';
@@ -207,7 +208,7 @@ export class Sandboxes {
       container = await this.repo.locked(async () => {
         await this.assertRoomForAnother();
         if (role.container.allow) {
-          await createEgress(this.engine, engine, record.container, role.container.allow, this.ownerLabels(record), sandboxUlimits(), output, this.policy.egressHosts);
+          await createEgress(this.engine, engine, record.container, role.container.allow, this.ownerLabels(record), sandboxUlimits(), output, this.policy.egressHosts, await this.seccompOptions(engine));
         }
         return this.createContainer(record, role, paths, engine, output);
       });
@@ -237,6 +238,7 @@ export class Sandboxes {
       output(`WARNING: this sandbox gets the engine's socket (${socket}), as agentSandboxes.dangerouslyExposeEngineSocket asks: its agent can control every container and the host.\n`);
       extras.engineSocket = { path: socket, gid: (await fs.stat(socket)).gid };
     }
+    extras.securityOpt = await this.seccompOptions(engine);
     const options = containerOptions(record, role, paths, this.repo, this.agentUser, engine, sandboxUlimits(), extras);
     const what = `Creating the container for "${record.name}"`;
     try {
@@ -248,6 +250,13 @@ export class Sandboxes {
       delete options.HostConfig!.StorageOpt;
       return this.engine.call(what, () => this.engine.docker.createContainer(options));
     }
+  }
+
+  /** Podman's seccomp profile, with namespaces and mounts closed as Docker's default closes them (see seccomp.ts). */
+  private async seccompOptions(engine: EngineInfo): Promise<string[]> {
+    if (engine.kind !== 'podman') return [];
+    const option = await podmanSeccompOption(this.repo.stateRoot);
+    return option ? [option] : [];
   }
 
   /** The engine's unix socket on this machine, if it is reached through one. */
@@ -692,7 +701,7 @@ export function containerOptions(
       Init: true,
       Ulimits: ulimits,
       CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
+      SecurityOpt: ['no-new-privileges', ...(extras.securityOpt ?? [])],
     },
   };
 }
@@ -703,6 +712,8 @@ export interface ContainerExtras {
   secrets?: { entrypoint: string[]; cmd: string[] };
   /** The user asked, loudly, to hand the agent the engine's socket. */
   engineSocket?: { path: string; gid: number };
+  /** More security options (Podman: the hardened seccomp profile). */
+  securityOpt?: string[];
 }
 
 /**
