@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { Sandboxes } from '../../src/core/sandboxes';
 import { sandboxUlimits } from '../../src/core/ulimits';
-import { cleanUp, cli, cliOk, docker, ENGINE_HOST, engineKind, git, makeRepo, REPO_ROOT, testImageContext, waitFor } from './helpers';
+import { cleanUp, cli, cliOk, docker, ENGINE_HOST, engineKind, git, makeRepo, REPO_ROOT, testImageContext, tomlWith, waitFor } from './helpers';
 
 const PROBE_SOURCE = path.join(REPO_ROOT, 'test', 'integration', 'escape-probe.c');
 /** Labels the containers this file makes itself (controls, the test host), so that only they are removed. */
@@ -1029,6 +1029,78 @@ echo done:network-none`,
     }
     rowsOf.assertAllBlocked();
   });
+  test('11. egress allowlist: only the names allowed, only through the proxy; no IP, other port, name, direct route or DNS; each denial logged', async () => {
+    const rowsOf = tally('11. egress allowlist');
+    const repo = await makeRepo(
+      tomlWith('sleep 300', 'allow = ["allowed.test", "*.wild.test"]\n').replace('network = "none"', 'network = "nat"'),
+    );
+    // The test hosts: two web servers this test starts on the engine's own network, answering on 80, 443 and 8080.
+    const image = await builtImage(repo);
+    const hosts = await Promise.all(['allowed', 'denied'].map((name) => startWebHost(image, name)));
+    const [allowedIp, deniedIp] = hosts.map((h) => h.ip);
+    const hostServer = await startHostServer();
+    const env = { AGENT_SANDBOX_EGRESS_HOSTS: `allowed.test=${allowedIp},api.wild.test=${allowedIp},wild.test=${allowedIp},denied.test=${deniedIp}` };
+    try {
+      await cliOk(['up', 'egress', '--agent', 'engineer'], { cwd: repo, env });
+      const [listed] = JSON.parse((await cliOk(['ls', '--json'], { cwd: repo })).stdout);
+      assert.equal(listed.network, 'allowlist');
+      assert.deepEqual(listed.allow, ['allowed.test', '*.wild.test']);
+
+      const run = async (script: string) => (await cli(['exec', 'egress', '--', 'sh', '-c', script], { cwd: repo })).stdout;
+      const viaProxy = (request: string) => run(`printf '${request}' | timeout 5 nc 127.0.0.1 3128; echo "[ran]"`);
+      const connect = (target: string) => viaProxy(`CONNECT ${target} HTTP/1.1\\r\\nHost: ${target}\\r\\n\\r\\nGET / HTTP/1.0\\r\\n\\r\\n`);
+
+      // What is allowed works, by both HTTP and a CONNECT tunnel: the test hosts are up and the path is open.
+      assert.match(await viaProxy('GET http://allowed.test/ HTTP/1.1\\r\\nHost: allowed.test\\r\\nConnection: close\\r\\n\\r\\n'), /HELLO-allowed/);
+      assert.match(await connect('allowed.test:443'), /200 Connection Established[\s\S]*HELLO-allowed/);
+      assert.match(await connect('api.wild.test:443'), /HELLO-allowed/);
+
+      // Everything else is refused.
+      const refused = async (what: string, output: Promise<string>) => {
+        const text = await output;
+        assert.match(text, /\[ran\]/, what);
+        rowsOf.record(what, !/HELLO-/.test(text), /^HTTP\/1\.1 \d+ .*/m.exec(text)?.[0] ?? (text.replace('[ran]', '').trim() || 'no answer'));
+      };
+      await refused('a name not on the list', connect('denied.test:443'));
+      await refused('a name not on the list, plain HTTP', viaProxy('GET http://denied.test/ HTTP/1.1\\r\\nHost: denied.test\\r\\n\\r\\n'));
+      await refused('the bare domain of a wildcard', connect('wild.test:443'));
+      await refused('an allowed host by IP', connect(`${allowedIp}:443`));
+      await refused('an allowed host on another port', connect('allowed.test:8080'));
+      await refused('an allowed host directly, past the proxy', run(`printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc ${allowedIp} 80; echo "[ran]"`));
+      await refused('the host machine directly', run(`for ip in ${hostServer.addresses.join(' ')}; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc $ip ${hostServer.port}; done; echo "[ran]"`));
+      // No interface but loopback, no DNS server to tunnel through.
+      const interfaces = (await run('ls /sys/class/net')).trim();
+      rowsOf.record('an interface other than loopback', interfaces === 'lo', interfaces);
+      const lookup = await run('nslookup allowed.test 2>&1; echo "[ran]"');
+      assert.match(lookup, /\[ran\]/);
+      rowsOf.record('DNS: resolving a name itself (a tunnel)', !lookup.includes(allowedIp), lookup.split('\n').find((l) => /timed out|can't|no servers/i.test(l)) ?? lookup.trim());
+      // The proxy is out of the agent's reach: another container, whose processes it cannot see.
+      const processes = await run('ps -o comm');
+      rowsOf.record('seeing the proxy to stop or change it', !/node/.test(processes), 'no proxy process in its pid namespace');
+
+      // Each denial is in the sandbox's output, with the host name.
+      const logs = await cliOk(['logs', 'egress'], { cwd: repo });
+      assert.match(logs.stderr, /agent-sandbox egress: denied denied\.test:443 \(not on the allowlist\)/);
+      assert.match(logs.stderr, /agent-sandbox egress: denied wild\.test:443/);
+      assert.match(logs.stderr, new RegExp(`agent-sandbox egress: denied ${allowedIp.replace(/\./g, '\\.')}:443 \\(IP addresses`));
+      assert.match(logs.stderr, /agent-sandbox egress: denied allowed\.test:8080 \(port 8080/);
+
+      // It survives a stop and a start; rm takes the proxy, the forwarder and their volume with it.
+      await cliOk(['stop', 'egress'], { cwd: repo });
+      await cliOk(['start', 'egress'], { cwd: repo });
+      assert.match(await connect('allowed.test:443'), /HELLO-allowed/);
+      await cliOk(['rm', '--force', 'egress'], { cwd: repo });
+      const left = await docker.listContainers({ all: true, filters: { label: [`dev.agent-sandboxes.egress-workspace=${repo}`] } });
+      assert.deepEqual(left, []);
+      const volumes = (await docker.listVolumes({ filters: { label: [`dev.agent-sandboxes.egress-workspace=${repo}`] } })).Volumes ?? [];
+      assert.deepEqual(volumes, []);
+    } finally {
+      await Promise.all(hosts.map((h) => h.remove()));
+      hostServer.close();
+    }
+    rowsOf.assertAllBlocked();
+  });
+
 });
 
 function httpGet(url: string): Promise<string> {
@@ -1041,4 +1113,34 @@ function httpGet(url: string): Promise<string> {
     request.on('timeout', () => request.destroy(new Error(`timed out: ${url}`)));
     request.on('error', reject);
   });
+}
+
+/** The image the test repository's sandboxes are built from (built on first use). */
+async function builtImage(repo: string): Promise<string> {
+  return (await cliOk(['build', '--agent', 'engineer'], { cwd: repo })).stdout.trim();
+}
+
+/** A web server in a container of its own, answering HELLO-<name> on ports 80, 443 and 8080. */
+async function startWebHost(image: string, name: string): Promise<{ ip: string; remove: () => Promise<void> }> {
+  const container = await docker.createContainer({
+    Image: image,
+    User: '0:0',
+    Cmd: ['sh', '-c', `mkdir -p /tmp/www && echo HELLO-${name} > /tmp/www/index.html && for p in 80 443 8080; do httpd -p $p -h /tmp/www; done; sleep 600`],
+    Labels: { 'dev.agent-sandboxes.test-host': name },
+    HostConfig: { Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }, { Name: 'nproc', Soft: 1024, Hard: 1024 }] },
+  });
+  await container.start();
+  const inspected = await container.inspect();
+  const ip = Object.values(inspected.NetworkSettings.Networks)[0]?.IPAddress;
+  assert.ok(ip, 'the test host has an address');
+  return { ip, remove: () => container.remove({ force: true }).catch(() => undefined) };
+}
+
+/** A server on the host machine, on every address, to prove a sandbox cannot reach it. */
+async function startHostServer(): Promise<{ port: number; addresses: string[]; close: () => void }> {
+  const { createServer } = await import('node:http');
+  const server = createServer((_, res) => res.end('HELLO-host\n'));
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  const addresses = Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
+  return { port: (server.address() as { port: number }).port, addresses, close: () => server.close() };
 }
