@@ -9,6 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+say() { printf 'test: %s\n' "$*" >&2; }
+source scripts/lib.sh
+# The escape-attempt suite compiles its probe with gcc -static (a static libc).
+if ! { command -v gcc >/dev/null 2>&1 && [ -e "$(gcc -print-file-name=libc.a)" ]; }; then
+  apt_install "install gcc and a static libc (Debian: libc6-dev)" gcc libc6-dev
+fi
 podman=${AGENT_SANDBOX_TEST_PODMAN:-1}
 if [ -n "${CI:-}" ] && [ "$podman" != 1 ]; then echo "test: CI must run the Podman pass" >&2; exit 1; fi
 # Podman from Debian's packages (podman, catatonit), its API service started if it does not answer.
