@@ -400,13 +400,17 @@ export class Sandboxes {
     ]);
     const stdout = logs.stdout.pipe(new SecretMask(secrets.values()));
     const stderr = new SecretMask(secrets.values());
-    // The proxy's denials join the agent's stderr; it ends when the agent's output does.
-    logs.stderr.pipe(stderr);
-    if (denials) {
-      denials.on('data', (line: Buffer) => stderr.write(line));
-      logs.stderr.on('end', () => denials.destroy());
-    }
-    return { stdout, stderr, done: logs.done };
+    // The proxy's denials join the agent's stderr. Followed, it ends when the agent's output does; read
+    // once, when both have been read whole.
+    logs.stderr.pipe(stderr, { end: false });
+    denials?.on('data', (line: Buffer) => stderr.write(line));
+    const denialsRead = denials ? new Promise<void>((resolve) => denials.on('end', resolve).on('close', resolve)) : Promise.resolve();
+    const done = logs.done.then(async () => {
+      if (options.follow) denials?.destroy();
+      else await denialsRead;
+      stderr.end();
+    });
+    return { stdout, stderr, done };
   }
 
   /** Waits for the agent to end and returns its exit code; its commits are on the branch afterwards. */
@@ -431,7 +435,8 @@ export class Sandboxes {
     const container = await this.container(name);
     const secrets = await this.secretsOf(name);
     const inspected = await container.inspect();
-    if (inspected.State.Running) return;
+    // Running already (started outside Agent Sandboxes, say): it may still be waiting for its secrets.
+    if (inspected.State.Running) return this.deliverSecrets(name, container, secrets);
     await this.repo.locked(async () => {
       await this.assertRoomForAnother();
       if (inspected.Config.Labels?.[LABEL.allow] !== undefined) await startEgress(this.engine, this.containerName(name));

@@ -1133,6 +1133,10 @@ async function startWebHost(image: string, name: string): Promise<{ ip: string; 
   const inspected = await container.inspect();
   const ip = Object.values(inspected.NetworkSettings.Networks)[0]?.IPAddress;
   assert.ok(ip, 'the test host has an address');
+  // Serving on every port before any attempt, or a refusal could pass for a block.
+  for (const port of [80, 443, 8080]) {
+    await waitFor(`the test host ${name} on port ${port}`, () => httpGet(`http://${ip}:${port}/`).then((body) => (body.includes(`HELLO-${name}`) ? true : undefined), () => undefined), 30_000);
+  }
   return { ip, remove: () => container.remove({ force: true }).catch(() => undefined) };
 }
 
