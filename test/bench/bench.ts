@@ -17,7 +17,10 @@
  * worthless. Everything it makes (temp repository, containers, worktrees, branches) goes at the end, also on
  * failure; the image stays, as a cache (see cleanUp).
  *
- *   [BENCH_ONLY=up,logs,parallel,sync] node out/test/bench/bench.js [--runs N] [--parallel N]
+ *   5. `up` of a sandbox with an egress allowlist (its proxy and forwarder containers, their volume, the wait
+ *      until the forwarder listens) against `up` of the same sandbox on plain NAT, and the raw floor on NAT.
+ *
+ *   [BENCH_ONLY=up,logs,parallel,sync,egress] node out/test/bench/bench.js [--runs N] [--parallel N]
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -56,7 +59,7 @@ const LOGS_TIMEOUT_MS = 120_000;
 class BenchError extends Error {}
 
 /** The parts, all by default; BENCH_ONLY=sync (or up,logs,...) runs only those. activation is scripts/bench.sh's. */
-const PARTS = ['up', 'logs', 'parallel', 'sync', 'activation'] as const;
+const PARTS = ['up', 'logs', 'parallel', 'sync', 'egress', 'activation'] as const;
 type Part = (typeof PARTS)[number];
 
 function selectedParts(): Part[] | undefined {
@@ -360,6 +363,15 @@ cpus = 1
 pids = 256
 
 [agents.bench]
+command = ["sh", "-c", "sleep 600"]
+
+[agents.nat]
+network = "nat"
+command = ["sh", "-c", "sleep 600"]
+
+[agents.egress]
+network = "nat"
+allow = ["registry.npmjs.org"]
 command = ["sh", "-c", "sleep 600"]
 
 [agents.spew]
@@ -1145,6 +1157,64 @@ async function benchSync(ws: Workspace, rawPrefix: string): Promise<SyncResults>
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 5. up with an egress allowlist.
+
+interface EgressResults {
+  runs: number;
+  allowlist: Stats;
+  nat: Stats;
+  raw: Stats;
+  ratioToNat: number;
+  ratioToRaw: number;
+}
+
+async function benchEgress(ws: Workspace, image: string, runs: number, rawPrefix: string): Promise<EgressResults> {
+  const allowlist: number[] = [];
+  const nat: number[] = [];
+  const raw: number[] = [];
+  // Iteration 0 warms up (and builds the proxy's image) and is not counted.
+  for (let i = 0; i <= runs; i++) {
+    note(`egress: ${i > 0 ? `run ${i}/${runs}` : 'warm-up'}`);
+    const allowed = await timed(() => cli(ws, ['up', `e${i}`, '--agent', 'egress'], 5 * STEP_TIMEOUT_MS));
+    const agent = await expectRunning(ws.sandboxes.containerName(`e${i}`), `agent-sandbox up e${i}`);
+    const forwarder = await expectRunning(`${ws.sandboxes.containerName(`e${i}`)}-egress-net`, `the forwarder of e${i}`);
+    // The engine records the namespace's owner by id.
+    check(agent.HostConfig.NetworkMode === `container:${forwarder.Id}`, `e${i} is not in its forwarder's network: ${agent.HostConfig.NetworkMode}`);
+    await expectRunning(`${ws.sandboxes.containerName(`e${i}`)}-egress-proxy`, `the proxy of e${i}`);
+    await cli(ws, ['rm', '--force', `e${i}`]);
+    const plain = await timed(() => cli(ws, ['up', `n${i}`, '--agent', 'nat']));
+    await expectRunning(ws.sandboxes.containerName(`n${i}`), `agent-sandbox up n${i}`);
+    await cli(ws, ['rm', '--force', `n${i}`]);
+    const rawWorktree = path.join(ws.tmp, 'raw-egress', `raw-${i}`);
+    const rawContainer = `${rawPrefix}nat-${i}`;
+    const floor = await timed(async () => {
+      await run('git', ['-C', ws.root, 'worktree', 'add', '--quiet', '-b', `raw-nat/${i}`, rawWorktree, 'HEAD']);
+      await docker(['run', '-d', '--name', rawContainer, '--init', '--memory', '256m', '--cpus', '1', '--pids-limit', '256', '--network', 'bridge', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '1000:1000', '--volume', `${rawWorktree}:/workspace:rw`, image, 'sh', '-c', 'sleep 600']);
+    });
+    await expectRunning(rawContainer, 'docker run');
+    await docker(['rm', '-f', rawContainer]);
+    if (i > 0) {
+      allowlist.push(allowed.ms);
+      nat.push(plain.ms);
+      raw.push(floor.ms);
+    }
+  }
+  return { runs, allowlist: stats(allowlist), nat: stats(nat), raw: stats(raw), ratioToNat: round(median(allowlist) / median(nat), 2), ratioToRaw: round(median(allowlist) / median(raw), 2) };
+}
+
+function reportEgress(e: EgressResults): string {
+  return table(
+    [
+      ['5. up with an egress allowlist (ms)', 'median', 'p90', 'min', 'max', 'vs raw'],
+      ['agent-sandbox up, allow = [...]', fmt(e.allowlist.medianMs), fmt(e.allowlist.p90Ms), fmt(e.allowlist.minMs), fmt(e.allowlist.maxMs), ratioText(e.ratioToRaw)],
+      ['agent-sandbox up, the same on plain NAT', fmt(e.nat.medianMs), fmt(e.nat.p90Ms), fmt(e.nat.minMs), fmt(e.nat.maxMs), ratioText(round(e.nat.medianMs / e.raw.medianMs, 2))],
+      ['raw: git worktree add + docker run -d (NAT)', fmt(e.raw.medianMs), fmt(e.raw.p90Ms), fmt(e.raw.minMs), fmt(e.raw.maxMs), '1.00x'],
+    ],
+    (i) => i > 0,
+  ) + `\nthe allowlist costs ${ratioText(e.ratioToNat)} the same up on plain NAT (two more containers, a volume, the wait until the forwarder listens)`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 
 interface Summary {
   date: string;
@@ -1159,6 +1229,7 @@ interface Summary {
   logs?: LogResults;
   parallel?: ParallelResults;
   sync?: SyncResults;
+  egress?: EgressResults;
 }
 
 function reportUp(up: UpResults): string {
@@ -1253,6 +1324,7 @@ function report(s: Summary): string {
     s.logs && reportLogs(s.logs),
     s.parallel && reportParallel(s.parallel),
     s.sync && reportSync(s.sync),
+    s.egress && reportEgress(s.egress),
   ].filter((p): p is string => Boolean(p));
   return [
     `Agent Sandboxes benchmark${only}: ${s.host.cpus} CPUs, Docker ${s.host.docker}, Node ${s.host.node}${runs}, ${s.totalSeconds.toFixed(0)} s in all (${seconds})`,
@@ -1289,6 +1361,11 @@ async function cleanUp(ws: Workspace | undefined, rawPrefix: string): Promise<vo
     await attempt('listing raw containers', async () => {
       for (const id of (await docker(['ps', '-aq', '--filter', `name=${rawPrefix}`])).stdout.split('\n')) if (id.trim()) ids.add(id.trim());
     });
+    if (ws) {
+      await attempt('listing egress containers', async () => {
+        for (const id of (await docker(['ps', '-aq', '--filter', `label=dev.agent-sandboxes.egress-workspace=${ws.root}`])).stdout.split('\n')) if (id.trim()) ids.add(id.trim());
+      });
+    }
     if (ids.size > 0) await attempt('removing containers', () => docker(['rm', '-f', '-v', ...ids], 2 * STEP_TIMEOUT_MS));
     if (ws) await attempt(`removing ${ws.tmp}`, () => fs.rm(ws.tmp, { recursive: true, force: true, maxRetries: 3 }));
   } finally {
@@ -1345,6 +1422,7 @@ async function main(): Promise<void> {
     const logs = await part('logs', () => benchLogs(ws!));
     const parallelResults = await part('parallel', () => benchParallel(ws!, parallel, rawPrefix));
     // Last: it adds lib/ and commits to the workspace's branch, which the parts above must not see.
+    const egress = await part('egress', () => benchEgress(ws!, image.ref, Math.min(runs, 5), rawPrefix));
     const sync = await part('sync', () => benchSync(ws!, rawPrefix));
 
     const summary: Summary = {
@@ -1358,6 +1436,7 @@ async function main(): Promise<void> {
       logs,
       parallel: parallelResults,
       sync,
+      egress,
     };
     // A partial run does not replace the full run's summary.
     const artifact = only ? ARTIFACT.replace(/\.json$/, `-${only.join('-')}.json`) : ARTIFACT;
