@@ -111,16 +111,18 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
     const listed = await repo.run([...scope, 'ls-files', '-z', '-t', '--modified', '--deleted', '--others', '--exclude-standard'], env);
     const removed = new Set<string>();
     const changed = new Set<string>();
+    const modified = new Set<string>();
     for (const entry of listed.split('\0')) {
       if (entry.length < 3) continue;
       // `R ` removed, `C ` changed, `? ` other; ls-files names a nested repository `dir/`, update-index takes `dir`.
       const name = entry.slice(2).replace(/\/$/, '');
       (entry[0] === 'R' ? removed : changed).add(name);
+      if (entry[0] === 'C') modified.add(name);
     }
     for (const name of removed) changed.delete(name);
-    // A file or link the agent turned into a folder leaves the index; the folder's files come as others.
+    // A tracked file or link the agent turned into a folder leaves the index; the folder's files come as others.
     await Promise.all(
-      [...changed].map(async (name) => {
+      [...modified].filter((name) => changed.has(name)).map(async (name) => {
         const file = path.join(paths.worktree, name);
         const stat = await fs.lstat(file).catch(() => undefined);
         if (stat?.isDirectory() && !(await exists(path.join(file, '.git')))) {
