@@ -404,12 +404,13 @@ export class Sandboxes {
     // once, when both have been read whole.
     logs.stderr.pipe(stderr, { end: false });
     denials?.on('data', (line: Buffer) => stderr.write(line));
-    const denialsRead = denials ? new Promise<void>((resolve) => denials.on('end', resolve).on('close', resolve)) : Promise.resolve();
-    const done = logs.done.then(async () => {
-      if (options.follow) denials?.destroy();
-      else await denialsRead;
+    // After the agent's stderr has been read whole ('end', not logs.done, which comes before the pipe is through).
+    void Promise.all([ended(logs.stderr), !options.follow && denials ? ended(denials) : undefined]).then(() => {
+      denials?.destroy();
       stderr.end();
     });
+    // Done once both masked streams have passed on everything, a held-back end of a line included.
+    const done = logs.done.then(() => Promise.all([ended(stdout), ended(stderr)])).then(() => undefined);
     return { stdout, stderr, done };
   }
 
@@ -753,6 +754,14 @@ async function readRecord(paths: WorktreePaths): Promise<SandboxRecord | undefin
   } catch {
     return undefined;
   }
+}
+
+/** Resolves when a readable stream has emitted its last data (or was destroyed). */
+function ended(stream: Readable): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.readableEnded || stream.destroyed) return resolve();
+    stream.once('end', resolve).once('close', resolve);
+  });
 }
 
 function errorText(error: unknown): string {
