@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { loadConfig } from './config';
 import type { AgentRole, SandboxConfig } from './config';
@@ -76,6 +77,14 @@ export interface SandboxRecord {
   createdAt: string;
   /** The engine it was made on. */
   engine?: EngineKind;
+}
+
+/** Where a command run in a sandbox reads and writes; with `tty`, stdout gets both streams. */
+export interface ExecIo {
+  stdin?: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  tty?: boolean;
 }
 
 export interface InteractiveSession {
@@ -182,7 +191,7 @@ export class Sandboxes {
         workspaceRoot: this.repo.root,
         gitCommonDir: this.repo.commonDir,
         allowedOutside: this.policy.allowedVolumePaths,
-        engineSockets: [...defaultEngineSockets(), ...(this.engineSocket() ? [this.engineSocket()!] : [])],
+        engineSockets: [...defaultEngineSockets(), this.engineSocket()].filter((socket): socket is string => socket !== undefined),
       }),
       this.repo.resolveCommit(options.base ?? 'HEAD'),
       resolveSecrets(role.container.secrets, this.policy.secrets),
@@ -275,24 +284,10 @@ export class Sandboxes {
   private async deliverSecrets(name: string, container: Docker.Container, secrets: Map<string, string>): Promise<void> {
     if (secrets.size === 0) return;
     const what = `Handing the secrets to "${name}"`;
-    const exec = await this.engine.call(what, () =>
-      container.exec({ Cmd: secretsWriter(), AttachStdin: true, AttachStdout: true, AttachStderr: true, User: `${this.agentUser.uid}:${this.agentUser.gid}` }),
-    );
-    const stream = await this.engine.call(what, () => exec.start({ hijack: true, stdin: true }));
     const output: Buffer[] = [];
-    const ended = new Promise<void>((resolve) => {
-      stream.on('data', (chunk: Buffer) => output.push(chunk));
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', () => resolve());
-    });
-    stream.write(secretsScript(secrets));
-    (stream as unknown as { end(): void }).end();
-    await ended;
-    const result = await exec.inspect();
-    if (result.ExitCode !== 0) {
-      throw new SandboxError(`${what} failed (exit ${result.ExitCode}): ${Buffer.concat(output).toString('utf8').replace(/[\x00-\x08]/g, '').trim()}`, 'Secrets need /bin/sh in the image.');
-    }
+    const collect = new PassThrough().on('data', (chunk: Buffer) => output.push(chunk));
+    const code = await this.execIn(name, container, secretsWriter(), { stdin: Readable.from([secretsScript(secrets)]), stdout: collect, stderr: collect }, what);
+    if (code !== 0) throw new SandboxError(`${what} failed (exit ${code}): ${Buffer.concat(output).toString('utf8').trim()}`, 'Secrets need /bin/sh in the image.');
   }
 
   /** The secrets a sandbox's role names, from the policy's source (at each start: they live in memory only). */
@@ -452,9 +447,12 @@ export class Sandboxes {
    * Runs a command in the running sandbox as the agent's user, in /workspace, and returns its exit code.
    * stdin is passed through when given.
    */
-  async exec(name: string, command: string[], io: { stdin?: Readable; stdout: Writable; stderr: Writable; tty?: boolean }): Promise<number> {
-    const container = await this.container(name);
-    const exec = await this.execCall(name, container, `Running a command in "${name}"`, () =>
+  async exec(name: string, command: string[], io: ExecIo): Promise<number> {
+    return this.execIn(name, await this.container(name), command, io, `Running a command in "${name}"`);
+  }
+
+  private async execIn(name: string, container: Docker.Container, command: string[], io: ExecIo, what: string): Promise<number> {
+    const exec = await this.execCall(name, container, what, () =>
       container.exec({
         Cmd: command,
         AttachStdin: Boolean(io.stdin),
@@ -465,7 +463,7 @@ export class Sandboxes {
         WorkingDir: WORKSPACE_IN_CONTAINER,
       }),
     );
-    const stream = await this.engine.call(`Running a command in "${name}"`, () => exec.start({ hijack: true, stdin: Boolean(io.stdin), Tty: Boolean(io.tty) }));
+    const stream = await this.engine.call(what, () => exec.start({ hijack: true, stdin: Boolean(io.stdin), Tty: Boolean(io.tty) }));
     const ended = new Promise<void>((resolve) => {
       stream.on('end', resolve);
       stream.on('close', resolve);
@@ -640,6 +638,8 @@ export function containerOptions(
   const settings = role.container;
   const egress = settings.allow !== undefined ? agentEgressSettings(record.container) : undefined;
   const podman = engine.kind === 'podman';
+  // A tmpfs only the agent's user can use. Podman refuses uid=/gid= on a tmpfs; its `U` gives it to the container's user.
+  const agentsTmpfs = (options: string) => (podman ? `${options},U,mode=0700` : `${options},uid=${user.uid},gid=${user.gid},mode=0700`);
   // Relabel only what Agent Sandboxes mounts for itself: the user's own volumes may be system folders.
   const relabel = engine.selinux ? ',z' : '';
   const exposed: Record<string, object> = {};
@@ -687,11 +687,10 @@ export function containerOptions(
         ...(extras.engineSocket ? [`${extras.engineSocket.path}:/var/run/docker.sock`] : []),
       ],
       ...(extras.engineSocket ? { GroupAdd: [String(extras.engineSocket.gid)] } : {}),
-      // Podman refuses uid=/gid= on a tmpfs; its `U` gives the tmpfs to the container's user instead.
       Tmpfs: {
-        [AGENT_HOME]: podman ? 'rw,exec,U,mode=0700' : `rw,exec,uid=${user.uid},gid=${user.gid},mode=0700`,
+        [AGENT_HOME]: agentsTmpfs('rw,exec'),
         // Secrets live in memory only, readable by the agent's user alone.
-        ...(extras.secrets ? { [SECRETS_DIR]: podman ? 'rw,noexec,nosuid,U,mode=0700,size=1m' : `rw,noexec,nosuid,uid=${user.uid},gid=${user.gid},mode=0700,size=1m` } : {}),
+        ...(extras.secrets ? { [SECRETS_DIR]: agentsTmpfs('rw,noexec,nosuid,size=1m') } : {}),
       },
       // Rootless Podman maps container uids to subordinate ids: keep-id maps the host user to itself.
       ...(podman && engine.rootless ? { UsernsMode: 'keep-id' } : {}),
