@@ -14,8 +14,10 @@ import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import * as tar from 'tar-stream';
+import { executableOnPath } from './engine';
 import type { Engine, EngineInfo, OutputSink } from './engine';
 import { SandboxError } from './errors';
+import { addEntry } from './images';
 import { LABEL } from './labels';
 import type { Ulimit } from './ulimits';
 
@@ -182,10 +184,8 @@ async function waitUntilListening(engine: Engine, container: Docker.Container): 
 export async function nodeForImage(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (env.AGENT_SANDBOX_NODE) return env.AGENT_SANDBOX_NODE;
   if (!process.versions.electron && process.platform === 'linux') return process.execPath;
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    const candidate = path.join(dir, 'node');
-    if (dir && (await fs.access(candidate, fs.constants.X_OK).then(() => true, () => false))) return candidate;
-  }
+  const onPath = executableOnPath('node', env);
+  if (onPath) return onPath;
   throw new SandboxError(
     'The egress allowlist needs Node.js on this machine: its proxy image is assembled from it.',
     'Install Node.js 18 or later (so that `node` is on PATH), or set AGENT_SANDBOX_NODE to a Linux node binary.',
@@ -227,8 +227,7 @@ export async function ensureEgressImage(engine: Engine, output: OutputSink, scri
   if (await engine.imageId(tag)) return tag;
   output(`Building the egress proxy image ${tag} from ${node}\n`);
   const pack = tar.pack();
-  const add = (header: tar.Headers, content?: Buffer) =>
-    new Promise<void>((resolve, reject) => pack.entry({ mtime: new Date(0), uid: 0, gid: 0, ...header }, content, (error) => (error ? reject(error) : resolve())));
+  const add = (header: tar.Headers, content?: Buffer) => addEntry(pack, { mtime: new Date(0), uid: 0, gid: 0, ...header }, content);
   const fill = async () => {
     await add({ name: 'Dockerfile', mode: 0o644 }, Buffer.from(EGRESS_DOCKERFILE));
     const dirs = new Set<string>(['rootfs', 'rootfs/egress', 'rootfs/etc', 'rootfs/run', 'rootfs/run/egress', 'rootfs/tmp']);

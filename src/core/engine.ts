@@ -519,14 +519,19 @@ function socketExists(socketPath: string): boolean {
 
 /** Whether a `podman` executable is on PATH. */
 export function podmanInstalled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return executableOnPath('podman', env) !== undefined;
+}
+
+/** Where a program is found on PATH, as a shell would find it; undefined when it is not. */
+export function executableOnPath(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue;
     try {
-      accessSync(path.join(dir, 'podman'), fsConstants.X_OK);
-      return true;
+      accessSync(path.join(dir, name), fsConstants.X_OK);
+      return path.join(dir, name);
     } catch {
       // not here
     }
   }
-  return false;
+  return undefined;
 }

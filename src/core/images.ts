@@ -162,7 +162,8 @@ function packContext(entries: ContextEntry[], outsideDockerfile?: Buffer): Reada
   return pack;
 }
 
-function addEntry(pack: tar.Pack, header: tar.Headers, content?: Buffer): Promise<void> {
+/** Adds one entry to a tar being packed, once the pack has taken it. */
+export function addEntry(pack: tar.Pack, header: tar.Headers, content?: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     pack.entry(header, content ?? undefined, (error) => (error ? reject(error) : resolve()));
   });
