@@ -175,6 +175,22 @@ export class Engine {
     }
   }
 
+  /**
+   * `call` for an operation that only reads, tried again when it trips over a container that exited mid-read:
+   * Podman before 4.4 (Debian 12 ships 4.3) fails `ps` and `wait` with "read /proc/N/cgroup: no such process"
+   * in that window (containers/podman#16383), where later versions treat it as the container having stopped.
+   */
+  async read<T>(what: string, operation: () => Promise<T>, attempts = 4): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        if (attempt >= attempts || !exitedMidRead(error)) throw this.translate(what, error);
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      }
+    }
+  }
+
   translate(what: string, error: unknown): Error {
     if (error instanceof SandboxError) return error;
     const code = (error as NodeJS.ErrnoException)?.code;
@@ -472,6 +488,11 @@ function hostOptions(host: string): Docker.DockerOptions {
 }
 
 /** The engine's own words for an error, without dockerode's "(HTTP code 500) server error - " prefix. */
+/** Podman's error when a container's process ended while it read that process's /proc files. */
+export function exitedMidRead(error: unknown): boolean {
+  return /\/proc\/\d+\/[\w/]+: no such (process|file or directory)/.test(engineMessage(error));
+}
+
 export function engineMessage(error: unknown): string {
   const e = error as { json?: { message?: string }; reason?: string; message?: string };
   const text = e?.json?.message ?? e?.message ?? String(error);

@@ -318,7 +318,7 @@ export class Sandboxes {
   private findContainers(name?: string): Promise<Docker.ContainerInfo[]> {
     const label = [`${LABEL.workspace}=${this.repo.root}`];
     if (name) label.push(`${LABEL.name}=${name}`);
-    return this.engine.call('Listing containers', () => this.engine.docker.listContainers({ all: true, filters: { label } }));
+    return this.engine.read('Listing containers', () => this.engine.docker.listContainers({ all: true, filters: { label } }));
   }
 
   async list(): Promise<SandboxInfo[]> {
@@ -412,7 +412,7 @@ export class Sandboxes {
   /** Waits for the agent to end and returns its exit code; its commits are on the branch afterwards. */
   async wait(name: string): Promise<number> {
     const container = await this.container(name);
-    const result = await this.engine.call(`Waiting for "${name}"`, () => container.wait());
+    const result = await this.engine.read(`Waiting for "${name}"`, () => container.wait());
     await this.repo.importAgentCommits(name);
     return result.StatusCode as number;
   }

@@ -291,3 +291,43 @@ describe('what an engine error says', () => {
     assert.match(error.hint!, /at least as high as `ulimit -Hn` and `ulimit -Hu`/);
   });
 });
+
+describe('reads that trip over a container exiting (Podman before 4.4)', () => {
+  const engine = new Engine({ host: 'unix:///x.sock' });
+  const exitedMidRead = { json: { message: 'read /proc/30209/cgroup: no such process' } };
+
+  test('are tried again, and answer once the race has passed', async () => {
+    let calls = 0;
+    const answer = await engine.read('Listing containers', async () => {
+      calls++;
+      if (calls < 3) throw exitedMidRead;
+      return ['a'];
+    });
+    assert.deepEqual(answer, ['a']);
+    assert.equal(calls, 3);
+  });
+
+  test('give up after the attempts allowed, saying what failed', async () => {
+    let calls = 0;
+    await assert.rejects(
+      engine.read('Listing containers', async () => {
+        calls++;
+        throw exitedMidRead;
+      }, 2),
+      (error: Error) => error instanceof SandboxError && /^Listing containers: read \/proc\/30209\/cgroup: no such process$/.test(error.message),
+    );
+    assert.equal(calls, 2);
+  });
+
+  test('any other failure is not tried again', async () => {
+    let calls = 0;
+    await assert.rejects(
+      engine.read('Listing containers', async () => {
+        calls++;
+        throw { json: { message: 'no such container' } };
+      }),
+      /Listing containers: no such container/,
+    );
+    assert.equal(calls, 1);
+  });
+});
