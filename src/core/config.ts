@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { EngineChoice } from './engine';
 import { ConfigError } from './errors';
+import { hostPatternProblem, normalizeHost } from './hosts';
 import { formatSize, parseSize } from './sizes';
 
 export const CONFIG_FILE_NAME = 'sandbox.toml';
@@ -94,7 +95,8 @@ const MIN_MEMORY_BYTES = 6 * 1024 ** 2;
 // Published ports listen on loopback only unless the file names another address.
 const DEFAULT_HOST_IP = '127.0.0.1';
 const WORKSPACE_MOUNT = '/workspace';
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** An environment variable name, as `env` keys and `secrets` entries must be. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const CONTAINER_KEYS = [
   'image',
@@ -436,27 +438,13 @@ function readContainer(reader: Reader, table: Table, tablePath: Path): Container
   return layer;
 }
 
-/** A host name, or `*.` and a domain for any name under it: no addresses, ports, paths or other wildcards. */
-export function hostPatternProblem(pattern: string): string | undefined {
-  const name = pattern.startsWith('*.') ? pattern.slice(2) : pattern;
-  if (name === '') return 'it is empty';
-  if (isIP(name) || isIP(name.replace(/^\[|\]$/g, '')) || /^[0-9.]+$/.test(name) || /^0x[0-9a-f]+$/i.test(name)) {
-    return 'it is an IP address: only host names can be allowed';
-  }
-  if (name.includes('*')) return 'a wildcard may only stand first, as in "*.example.org"';
-  if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(name)) {
-    return 'expected a host name such as "api.example.com" (no scheme, port or path)';
-  }
-  return undefined;
-}
-
 function readAllow(reader: Reader, value: unknown, keyPath: Path): string[] {
   if (!Array.isArray(value)) reader.fail(keyPath, `expected an array of host names such as ["api.anthropic.com", "*.npmjs.org"], got ${describe(value)}`);
   return value.map((entry) => {
     if (typeof entry !== 'string') return reader.fail(keyPath, `expected a host name, got ${describe(entry)}`);
     const problem = hostPatternProblem(entry);
     if (problem) reader.fail(keyPath, `${describe(entry)} cannot be allowed: ${problem}`);
-    return entry.toLowerCase().replace(/\.$/, '');
+    return normalizeHost(entry);
   });
 }
 

@@ -10,6 +10,7 @@ import { rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { finished, pipeline } from 'node:stream';
+import { hostPatternProblem, isHostName, isIpLiteral, normalizeHost } from '../core/hosts';
 
 export interface EgressProxyOptions {
   /** Host names (`api.anthropic.com`: that name only) and `*.` wildcards (`*.npmjs.org`: its subdomains, not itself). */
@@ -30,16 +31,6 @@ type Failure = { status: number; reason: string };
 const NOT_IP = 'IP addresses are not allowed, only host names';
 // Meaningful between one client and the next hop only, so never passed on, in either direction.
 const HOP_BY_HOP = ['connection', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'keep-alive', 'te', 'trailer', 'upgrade'];
-const LABEL = /^[a-z0-9_-]{1,63}$/;
-
-/** True for a host that is an IP address in any form, including those a resolver reads as one. */
-export function isIpLiteral(host: string): boolean {
-  const h = host.replace(/\.$/, '');
-  if (h.startsWith('[') || h.includes(':') || net.isIP(h)) return true;
-  // inet_aton and the URL standard take a name whose last label is a number as IPv4, whatever comes before
-  // it: 2130706433, 0x7f000001, 0177.0.0.1 and 127.1 all mean 127.0.0.1. No real host name ends so.
-  return /^(0x[0-9a-f]*|[0-9]+)$/i.test(h.slice(h.lastIndexOf('.') + 1));
-}
 
 /** Why the proxy must not connect to this address (loopback, unspecified, link-local, multicast), or undefined. */
 export function defaultRefusal(address: string): string | undefined {
@@ -88,14 +79,6 @@ function ipv6Words(address: string): number[] | undefined {
 }
 
 /** Lower case and without one trailing dot, as names are compared. */
-function normalize(host: string): string {
-  return host.toLowerCase().replace(/\.$/, '');
-}
-
-function isHostName(name: string): boolean {
-  return name.length <= 253 && name.split('.').every((label) => LABEL.test(label));
-}
-
 /** Host and port of `host`, `host:port` or `[v6]:port`; a `user:password@` before it is dropped, never logged. */
 function splitAuthority(authority: string): { host: string; port: string | undefined } {
   const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
@@ -157,11 +140,10 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
   const exact = new Set<string>();
   const suffixes: string[] = [];
   for (const pattern of options.allow) {
+    const problem = hostPatternProblem(pattern);
+    if (problem) throw new Error(`invalid egress allowlist pattern "${pattern}": ${problem}`);
     const wildcard = pattern.startsWith('*.');
-    const name = normalize(wildcard ? pattern.slice(2) : pattern);
-    if (!isHostName(name) || isIpLiteral(name)) {
-      throw new Error(`invalid egress allowlist pattern "${pattern}": expected a host name (api.example.com) or *. and one (*.example.com)`);
-    }
+    const name = normalizeHost(wildcard ? pattern.slice(2) : pattern);
     if (wildcard) suffixes.push(`.${name}`);
     else exact.add(name);
   }
@@ -185,7 +167,7 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
   /** A connection to the target the client asked for, if the allowlist has it, or why not. */
   async function open(host: string, portText: string | undefined): Promise<net.Socket | Failure> {
     if (isIpLiteral(host)) return { status: 403, reason: NOT_IP };
-    const name = normalize(host);
+    const name = normalizeHost(host);
     if (!isHostName(name)) return { status: 400, reason: 'not a host name' };
     if (!portText || !/^\d{1,5}$/.test(portText)) return { status: 400, reason: 'no valid port' };
     if (!(exact.has(name) || suffixes.some((suffix) => name.endsWith(suffix)))) return { status: 403, reason: 'not on the allowlist' };

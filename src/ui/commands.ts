@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { ENV_NAME } from '../core/config';
 import { errorMessage, SandboxError } from '../core/errors';
 import type { Sandboxes } from '../core/sandboxes';
 import { describeSyncResult, SyncConflictError } from '../core/sync';
@@ -77,11 +78,11 @@ async function setAgentSecret(ctx: CommandContext, name?: string, value?: string
     if (!picked) return undefined;
     secretName =
       picked.label === 'Another name...'
-        ? await vscode.window.showInputBox({ prompt: 'The environment variable the agent reads it from', placeHolder: 'ANTHROPIC_API_KEY', validateInput: (v) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(v) ? undefined : 'A variable name: letters, digits and _, not starting with a digit') })
+        ? await vscode.window.showInputBox({ prompt: 'The environment variable the agent reads it from', placeHolder: 'ANTHROPIC_API_KEY', validateInput: (v) => (ENV_NAME.test(v) ? undefined : 'A variable name: letters, digits and _, not starting with a digit') })
         : picked.label;
     if (!secretName) return undefined;
   }
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(secretName)) throw new SandboxError(`"${secretName}" is not an environment variable name.`);
+  if (!ENV_NAME.test(secretName)) throw new SandboxError(`"${secretName}" is not an environment variable name.`);
   const secret = value ?? (await vscode.window.showInputBox({ prompt: `The value of ${secretName} (stored in VS Code's secret storage, never in a file; empty deletes it)`, password: true, ignoreFocusOut: true }));
   if (secret === undefined) return undefined;
   if (secret === '') await ctx.secrets.delete(secretKey(secretName));

@@ -6,7 +6,8 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createEgressProxy, defaultRefusal, isIpLiteral } from '../../src/egress/proxy';
+import { isIpLiteral } from '../../src/core/hosts';
+import { createEgressProxy, defaultRefusal } from '../../src/egress/proxy';
 
 // Everything here listens and connects on 127.0.0.1 only: test names resolve there through the proxy's lookup.
 const LOCAL = '127.0.0.1';
