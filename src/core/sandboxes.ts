@@ -343,7 +343,7 @@ export class Sandboxes {
     const paths = this.repo.paths(name);
     const record = await readRecord(paths);
     const head = await this.repo.importAgentCommits(name).catch(() => undefined);
-    const inspected = container ? await this.engine.docker.getContainer(container.Id).inspect().catch(() => undefined) : undefined;
+    const inspected = container ? await this.engine.read(`Inspecting ${container.Id}`, () => this.engine.docker.getContainer(container.Id).inspect()).catch(() => undefined) : undefined;
     // The state from inspect, not from the list: Docker sends `die` before its list reflects the exit, and
     // inspect reads the container itself.
     const state = sandboxState(inspected?.State.Status ?? container?.State);
