@@ -21,6 +21,8 @@ import { captureAgentWork, changesBetween, diffAgentWork, syncAgentWork } from '
 import type { AgentWork, SyncOptions, SyncResult } from './sync';
 import { withLock } from './lock';
 import { agentEgressSettings, createEgress, egressLog, removeEgress, startEgress, stopEgress } from './egress';
+import { editorHazards } from './hazards';
+import type { HazardReport } from './hazards';
 import { environmentSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
 import type { SecretSource } from './secrets';
 import { allowedVolumePathsFromEnv, checkVolumes, defaultEngineSockets } from './volumes';
@@ -503,6 +505,11 @@ export class Sandboxes {
     const secrets = await this.secretsOf(name);
     await this.engine.call(`Restarting "${name}"`, () => container.restart({ t: 10 }));
     await this.deliverSecrets(name, container, secrets);
+  }
+
+  /** What VS Code would act on, of the agent's making, if it opened the sandbox's worktree as a folder. */
+  editorHazards(name: string): Promise<HazardReport> {
+    return editorHazards(this.repo.paths(name).worktree, this.repo.root);
   }
 
   /** What removing the sandbox would lose of the agent's work (after importing its latest commits). */

@@ -110,10 +110,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       return terminal;
     },
     [COMMAND.detach]: async (arg?: SandboxArg) => ctx.logs.detach((await pick(ctx, arg, 'Detach from', (s) => s.state === 'running')).name),
-    [COMMAND.openWorktree]: async (arg?: SandboxArg) => {
-      const sandbox = await pick(ctx, arg, 'Open the worktree of', (s) => Boolean(s.worktree));
-      await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(sandbox.worktree), { forceNewWindow: true });
-    },
+    [COMMAND.openWorktree]: (arg?: SandboxArg, options?: { confirmed?: boolean }) => openWorktree(ctx, arg, options),
     [COMMAND.copyContainerId]: async (arg?: SandboxArg) => {
       const sandbox = await pick(ctx, arg, 'Copy the container id of', (s) => Boolean(s.containerId));
       await vscode.env.clipboard.writeText(sandbox.containerId ?? '');
@@ -273,6 +270,33 @@ async function remove(ctx: CommandContext, arg: SandboxArg, options: { confirmed
   ctx.logs.close(sandbox.name);
   await vscode.window.withProgress({ location: { viewId: VIEW_ID }, title: `Removing ${sandbox.name}` }, () => core.remove(sandbox.name, { force: true }));
   await ctx.model.refresh();
+  return true;
+}
+
+/**
+ * Opens the worktree in a new window, after a warning when it holds what that window would act on: it is
+ * likely trusted (a worktree sits under the user's repository), and a trusted window runs git in the agent's
+ * repositories and applies its editor settings and tasks. Returns whether it opened.
+ */
+async function openWorktree(ctx: CommandContext, arg: SandboxArg | undefined, options: { confirmed?: boolean } = {}): Promise<boolean> {
+  const sandbox = await pick(ctx, arg, 'Open the worktree of', (s) => Boolean(s.worktree));
+  if (!options.confirmed) {
+    const { hazards, incomplete } = await requireCore(ctx).editorHazards(sandbox.name);
+    if (hazards.length > 0 || incomplete) {
+      const listed = hazards.slice(0, 8).map((h) => `• ${h.path}: ${h.why}`);
+      if (hazards.length > listed.length) listed.push(`• and ${hazards.length - listed.length} more`);
+      if (incomplete) listed.push('• (the worktree is too large to look through whole)');
+      const detail = [
+        'The new window trusts this folder if you trust a folder above it, and would then act on what the agent wrote:',
+        ...listed,
+        '',
+        'VS Code does not ask about trust when a folder above is trusted. Review the changes from the Sandboxes view instead, or open it anyway if you have looked at these.',
+      ].join('\n');
+      const button = 'Open Anyway';
+      if ((await vscode.window.showWarningMessage(`Open the worktree of ${sandbox.name}?`, { modal: true, detail }, button)) !== button) return false;
+    }
+  }
+  await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(sandbox.worktree), { forceNewWindow: true });
   return true;
 }
 

@@ -215,6 +215,20 @@ async function activated(): Promise<void> {
     terminal.dispose();
   });
 
+  it('Open Worktree warns before opening a worktree where the agent made a git repository and editor tasks', async () => {
+    const terminal = await vscode.commands.executeCommand<vscode.Terminal>(COMMAND.attachShell, 'ui-one');
+    terminal.sendText('mkdir -p /workspace/nested/.git /workspace/.vscode && echo {} > /workspace/.vscode/tasks.json');
+    const worktree = api.model.find('ui-one')!.worktree;
+    await until('the shell to write', () => fs.readFile(path.join(worktree, '.vscode', 'tasks.json'), 'utf8').catch(() => undefined));
+    const { hazards } = await api.model.core!.editorHazards('ui-one');
+    assert.deepEqual(hazards.map((h) => h.path).sort(), ['.vscode/tasks.json', 'nested/.git']);
+    // VS Code refuses modal dialogs under test; the refusal carries the warning's message, so it was asked first.
+    await assert.rejects(Promise.resolve(vscode.commands.executeCommand(COMMAND.openWorktree, 'ui-one')), /Open the worktree of ui-one\?/);
+    terminal.sendText('rm -rf /workspace/nested /workspace/.vscode');
+    await until('the shell to clean up', () => fs.stat(path.join(worktree, 'nested')).then(() => false, () => true));
+    terminal.dispose();
+  });
+
   it('a sandbox made from the CLI appears in the tree with its exit status', async () => {
     await new Promise<void>((resolve, reject) =>
       execFile(process.execPath, [cli, 'up', 'cli-made', '--agent', 'quick', '--wait', '--workspace', root], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }, (error) =>
