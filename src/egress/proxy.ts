@@ -173,20 +173,29 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
     if (!(exact.has(name) || suffixes.some((suffix) => name.endsWith(suffix)))) return { status: 403, reason: 'not on the allowlist' };
     const port = Number(portText);
     if (!ports.has(port)) return { status: 403, reason: `port ${port} is not allowed` };
-    let address: string | undefined;
+    let addresses: string[];
     try {
-      address = (await lookup(name))[0]?.address;
+      addresses = (await lookup(name)).map((a) => a.address);
     } catch (error) {
       return { status: 502, reason: `could not resolve ${name}: ${(error as Error).message}` };
     }
-    if (!address || !net.isIP(address)) return { status: 502, reason: `could not resolve ${name} to an address` };
-    const refused = refuseAddress(address);
-    if (refused) return { status: 403, reason: refused };
-    // The address just checked, never the name again: a second resolution could answer differently.
-    return dial(address, port, connectTimeoutMs).catch((error: Error) => ({
-      status: 502,
-      reason: `could not connect to ${name} (${address}) port ${port}: ${error.message}`,
-    }));
+    if (addresses.length === 0 || !addresses.every((a) => net.isIP(a))) return { status: 502, reason: `could not resolve ${name} to an address` };
+    // One refused address refuses the name: a name that also points inside is not one to trust.
+    for (const address of addresses) {
+      const refused = refuseAddress(address);
+      if (refused) return { status: 403, reason: refused };
+    }
+    // The addresses just checked, never the name again: a second resolution could answer differently. Each in
+    // turn, as a browser would: the first may be IPv6 where this network has none.
+    const failures: string[] = [];
+    for (const address of addresses) {
+      try {
+        return await dial(address, port, connectTimeoutMs);
+      } catch (error) {
+        failures.push(`${address}: ${(error as Error).message}`);
+      }
+    }
+    return { status: 502, reason: `could not connect to ${name} port ${port} (${failures.join('; ')})` };
   }
 
   const server = http.createServer({ requestTimeout: 0 }); // uploads through the proxy may take long

@@ -9,8 +9,10 @@ import { after, before, describe, test } from 'node:test';
 import { isIpLiteral } from '../../src/core/hosts';
 import { createEgressProxy, defaultRefusal } from '../../src/egress/proxy';
 
-// Everything here listens and connects on 127.0.0.1 only: test names resolve there through the proxy's lookup.
+// Everything here listens on 127.0.0.1 only (and connects there, or to 127.0.0.3 to be refused): test names resolve there through the proxy's lookup.
 const LOCAL = '127.0.0.1';
+/** A loopback address nothing listens on: connections to it are refused at once. */
+const DEAD = '127.0.0.3';
 const NOT_IP = 'IP addresses are not allowed, only host names';
 const SECRET = 'SECRETVALUE';
 const WAIT_MS = 5000;
@@ -130,19 +132,23 @@ describe('egress proxy', () => {
     closedPort = await listen(gone);
     await close(gone);
     proxy = createEgressProxy({
-      allow: ['allowed.test', '*.allowed.test', 'unresolvable.test', 'empty.test', 'loopback.test', 'slow.test', '*.npmjs.org'],
+      allow: ['allowed.test', '*.allowed.test', 'unresolvable.test', 'empty.test', 'loopback.test', 'slow.test', '*.npmjs.org', 'second.test', 'mixed.test', 'nowhere.test'],
       ports: [echoPort, httpPort, closedPort, 443],
       log: (line) => logs.push(line),
       lookup: async (host) => {
         lookups.push(host);
         if (host === 'loopback.test') return [{ address: '127.0.0.2', family: 4 }];
         if (host === 'empty.test') return [];
+        // DEAD: an address nothing listens on, as an IPv6 address is where the proxy's network has none.
+        if (host === 'second.test') return [{ address: DEAD, family: 4 }, { address: LOCAL, family: 4 }];
+        if (host === 'mixed.test') return [{ address: LOCAL, family: 4 }, { address: '127.0.0.2', family: 4 }];
+        if (host === 'nowhere.test') return [{ address: DEAD, family: 4 }, { address: DEAD, family: 4 }];
         if (host === 'slow.test') return new Promise((resolve) => setTimeout(() => resolve([{ address: LOCAL, family: 4 }]), 100));
         if (host === 'allowed.test' || host.endsWith('.allowed.test') || host.endsWith('.npmjs.org')) return [{ address: LOCAL, family: 4 }];
         throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
       },
       // The upstreams listen on 127.0.0.1, which the default refuses; every other address is refused as by default.
-      refuseAddress: (address) => (address === LOCAL ? undefined : defaultRefusal(address)),
+      refuseAddress: (address) => (address === LOCAL || address === DEAD ? undefined : defaultRefusal(address)),
     });
     proxy.on('connection', (socket: net.Socket) => clients.add(socket.on('close', () => clients.delete(socket))));
     proxyPort = await listen(proxy);
@@ -268,6 +274,21 @@ describe('egress proxy', () => {
     const reason = '127.0.0.2 is a loopback address';
     await expectAnswer(() => exchange(proxyPort, `CONNECT loopback.test:${echoPort} HTTP/1.1\r\n\r\n`), 403, denied('loopback.test', echoPort, reason));
     await expectAnswer(() => viaProxy(proxyPort, `http://loopback.test:${httpPort}/`), 403, denied('loopback.test', httpPort, reason));
+  });
+
+  test('tries each address the name resolves to, in order, until one connects', async () => {
+    const { socket, text } = await tunnel(proxyPort, `second.test:${echoPort}`);
+    assert.equal(text, 'HTTP/1.1 200 Connection Established\r\n\r\n');
+    socket.write('ping');
+    assert.equal(await readUntil(socket, (t) => t.length >= 4), 'ping');
+    socket.destroy();
+    const answer = await exchange(proxyPort, `CONNECT nowhere.test:${echoPort} HTTP/1.1\r\n\r\n`);
+    assert.equal(statusOf(answer), 502, answer);
+    assert.match(answer, new RegExp(`could not connect to nowhere.test port ${echoPort} \\(${DEAD.replace(/\./g, '\\.')}: .*ECONNREFUSED.*; ${DEAD.replace(/\./g, '\\.')}: `));
+  });
+
+  test('denies a name when any of its addresses is refused, even if another is fine', async () => {
+    await expectAnswer(() => exchange(proxyPort, `CONNECT mixed.test:${echoPort} HTTP/1.1\r\n\r\n`), 403, denied('mixed.test', echoPort, '127.0.0.2 is a loopback address'));
   });
 
   test('answers 400 to a request for the proxy itself and to a CONNECT without a port or host name', async () => {
