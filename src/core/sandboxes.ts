@@ -415,8 +415,24 @@ export class Sandboxes {
   async wait(name: string): Promise<number> {
     const container = await this.container(name);
     const result = await this.engine.read(`Waiting for "${name}"`, () => container.wait());
+    await this.settleEgress(name);
     await this.repo.importAgentCommits(name);
     return result.StatusCode as number;
+  }
+
+  /**
+   * Stops an allowlisted sandbox's proxy and forwarder once its agent has exited: nothing else uses them, and
+   * starting the sandbox brings them back. Under the repository's lock, which start and restart hold too, so
+   * it never undoes one of them.
+   */
+  async settleEgress(name: string): Promise<void> {
+    await this.repo.locked(async () => {
+      const [info] = await this.findContainers(name);
+      if (!info || info.Labels[LABEL.allow] === undefined) return;
+      const inspected = await this.engine.read(`Inspecting "${name}"`, () => this.engine.docker.getContainer(info.Id).inspect());
+      if (inspected.State.Running || inspected.State.Restarting) return;
+      await stopEgress(this.engine, this.containerName(name));
+    });
   }
 
   async stop(name: string): Promise<void> {
@@ -503,7 +519,8 @@ export class Sandboxes {
   async restart(name: string): Promise<void> {
     const container = await this.container(name);
     const secrets = await this.secretsOf(name);
-    await this.engine.call(`Restarting "${name}"`, () => container.restart({ t: 10 }));
+    // Under the lock, so the egress path is not settled between the agent's stop and its start.
+    await this.repo.locked(() => this.engine.call(`Restarting "${name}"`, () => container.restart({ t: 10 })));
     await this.deliverSecrets(name, container, secrets);
   }
 

@@ -133,6 +133,8 @@ export class SandboxModel implements vscode.Disposable {
         this.scheduleRefresh();
         // Listeners (the log channels) need the event itself, not the refreshed list: fire it now, always.
         if (name) this.eventEmitter.fire({ name, action: event.Action.split(':')[0] });
+        // An allowlisted agent that ended leaves its proxy with nothing to serve.
+        if (name && event.Action === 'die') void sandboxes.settleEgress(name).catch((error: Error) => this.log.warn(`Stopping the egress proxy of ${name}: ${error.message}`));
       },
       (connected, error) => {
         if (abort.signal.aborted) return;

@@ -116,3 +116,19 @@ async function waitForLogs(repo: string, name: string, env: NodeJS.ProcessEnv, p
   }
 }
 
+
+describe('the egress allowlist', () => {
+  test('its proxy and forwarder stop once the agent has ended, and start again with the sandbox', async () => {
+    const repo = await makeRepo(tomlWith('echo ran', 'allow = ["allowed.test"]\n').replace('network = "none"', 'network = "nat"'));
+    const egressStates = async () =>
+      (await docker.listContainers({ all: true, filters: { label: [`dev.agent-sandboxes.egress-workspace=${repo}`] } })).map((c) => c.State);
+    await cliOk(['up', 'short', '--agent', 'engineer', '--wait'], { cwd: repo });
+    const ended = await egressStates();
+    assert.equal(ended.length, 2, 'a proxy and a forwarder');
+    assert.deepEqual(ended.filter((state) => state === 'running'), [], 'neither runs once the agent has ended');
+    await cliOk(['start', 'short'], { cwd: repo });
+    assert.deepEqual(await egressStates(), ['running', 'running']);
+    await cliOk(['rm', '--force', 'short'], { cwd: repo });
+    assert.deepEqual(await egressStates(), []);
+  });
+});
