@@ -487,12 +487,12 @@ function hostOptions(host: string): Docker.DockerOptions {
   return { host: url.hostname, port: Number(url.port) || 2375, protocol: url.protocol === 'https:' ? 'https' : 'http' };
 }
 
-/** The engine's own words for an error, without dockerode's "(HTTP code 500) server error - " prefix. */
 /** Podman's error when a container's process ended while it read that process's /proc files. */
 export function exitedMidRead(error: unknown): boolean {
   return /\/proc\/\d+\/[\w/]+: no such (process|file or directory)/.test(engineMessage(error));
 }
 
+/** The engine's own words for an error, without dockerode's "(HTTP code 500) server error - " prefix. */
 export function engineMessage(error: unknown): string {
   const e = error as { json?: { message?: string }; reason?: string; message?: string };
   const text = e?.json?.message ?? e?.message ?? String(error);

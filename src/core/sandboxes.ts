@@ -351,6 +351,8 @@ export class Sandboxes {
     const state = sandboxState(inspected?.State.Status ?? container?.State);
     const ended = state === 'exited' || state === 'dead';
     const host = inspected?.HostConfig;
+    const allowLabel = container?.Labels[LABEL.allow];
+    const allow = allowLabel !== undefined ? allowLabel.split(',').filter(Boolean) : undefined;
     return {
       name,
       state,
@@ -364,8 +366,8 @@ export class Sandboxes {
       image: container?.Image ?? record?.image,
       exitCode: ended ? inspected?.State.ExitCode : undefined,
       oomKilled: ended && inspected?.State.OOMKilled ? true : undefined,
-      network: host ? (container?.Labels[LABEL.allow] !== undefined ? 'allowlist' : networkName(host.NetworkMode)) : undefined,
-      allow: container?.Labels[LABEL.allow] !== undefined ? container.Labels[LABEL.allow].split(',').filter(Boolean) : undefined,
+      network: host ? (allow ? 'allowlist' : networkName(host.NetworkMode)) : undefined,
+      allow,
       limits: host ? { cpus: (host.NanoCpus ?? 0) / 1e9, memoryBytes: host.Memory ?? 0, pids: host.PidsLimit ?? 0 } : undefined,
       ports: (container?.Ports ?? [])
         .filter((p) => p.PublicPort)

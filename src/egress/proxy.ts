@@ -78,7 +78,6 @@ function ipv6Words(address: string): number[] | undefined {
   return [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back].map((x) => parseInt(x, 16));
 }
 
-/** Lower case and without one trailing dot, as names are compared. */
 /** Host and port of `host`, `host:port` or `[v6]:port`; a `user:password@` before it is dropped, never logged. */
 function splitAuthority(authority: string): { host: string; port: string | undefined } {
   const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
