@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
+import { version } from '../../package.json';
 import { formatWarning } from '../core/config';
 import { errorMessage, SandboxError } from '../core/errors';
 import { Sandboxes } from '../core/sandboxes';
@@ -8,81 +9,132 @@ import type { SandboxInfo } from '../core/sandboxes';
 import { describeSyncResult, SYNC_MODES } from '../core/sync';
 import type { ConflictPolicy, SyncMode } from '../core/sync';
 
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Options every command takes, before or after its name (as `git -C`, `docker -H` and `kubectl -n` are). */
+const GLOBAL = {
+  workspace: { type: 'string', short: 'w' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const satisfies Options;
+
+interface Command {
+  /** What follows the command's name in its usage line. */
+  args: string;
+  options: Options;
+}
+
+const COMMANDS: Record<string, Command> = {
+  up: {
+    args: 'NAME [--agent ROLE] [--task TEXT] [--base REF] [--wait] [--follow]',
+    options: { agent: { type: 'string', short: 'a' }, task: { type: 'string', short: 't' }, base: { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' } },
+  },
+  ls: { args: '[--json]', options: {} },
+  logs: { args: 'NAME [--follow]', options: { follow: { type: 'boolean', short: 'f' } } },
+  exec: { args: 'NAME -- CMD [ARG...]', options: {} },
+  stop: { args: 'NAME', options: {} },
+  start: { args: 'NAME', options: {} },
+  build: { args: '[--agent ROLE] [--force]', options: { agent: { type: 'string', short: 'a' }, force: { type: 'boolean' } } },
+  rm: { args: 'NAME [--force]', options: { force: { type: 'boolean' } } },
+  diff: { args: 'NAME [--stat] [--files PATH...]', options: { stat: { type: 'boolean' }, files: { type: 'string', multiple: true } } },
+  sync: {
+    args: 'NAME --mode merge|squash|cherry-pick|patch [--files PATH...]\n                     [--on-conflict stop|merge] [--output FILE] [--force]',
+    options: {
+      mode: { type: 'string', short: 'm' },
+      files: { type: 'string', multiple: true },
+      'on-conflict': { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      force: { type: 'boolean' },
+    },
+  },
+};
+
 const USAGE = `agent-sandbox: run coding agents in containers, each on its own git worktree
 
 Usage:
-  agent-sandbox up NAME [--agent ROLE] [--task TEXT] [--base REF] [--wait] [--follow]
-  agent-sandbox ls [--json]
-  agent-sandbox logs NAME [--follow]
-  agent-sandbox exec NAME -- CMD [ARG...]
-  agent-sandbox stop NAME
-  agent-sandbox start NAME
-  agent-sandbox build [--agent ROLE] [--force]
-  agent-sandbox rm NAME [--force]
-  agent-sandbox diff NAME [--stat] [--files PATH...]
-  agent-sandbox sync NAME --mode merge|squash|cherry-pick|patch [--files PATH...]
-                     [--on-conflict stop|merge] [--output FILE] [--force]
+${Object.entries(COMMANDS)
+  .map(([name, command]) => `  agent-sandbox ${name} ${command.args}`)
+  .join('\n')}
+  agent-sandbox help [COMMAND]
+  agent-sandbox --version
 
-Every command takes --workspace DIR (default: the current directory).
+Every command takes --workspace DIR (-w; default: the current directory), before or after its name.
 The workspace's sandbox.toml configures images, limits, network and agent roles.
 diff and sync include what the agent left uncommitted. sync never overwrites, resets or stashes your own
 uncommitted work: where the agent's changes meet it, sync stops before changing anything and names the
 files (--on-conflict stop, the default), or merges three ways and leaves conflict markers to resolve
 (--on-conflict merge; exit status 3). patch writes to --output (default: sandbox-NAME.patch here).`;
 
+function commandUsage(name: string): string {
+  return `Usage: agent-sandbox ${name} ${COMMANDS[name].args}\n\nOptions every command takes: --workspace DIR (-w), --json, --help (-h).\nagent-sandbox help: every command.`;
+}
+
 /** Thrown for a command line that does not parse: exit status 2 and the usage. */
 class UsageError extends SandboxError {}
-
-const COMMON = {
-  workspace: { type: 'string', short: 'w' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-const OPTIONS: Record<string, ParseArgsConfig['options']> = {
-  up: { ...COMMON, agent: { type: 'string', short: 'a' }, task: { type: 'string', short: 't' }, base: { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' } },
-  ls: COMMON,
-  logs: { ...COMMON, follow: { type: 'boolean', short: 'f' } },
-  exec: COMMON,
-  stop: COMMON,
-  start: COMMON,
-  build: { ...COMMON, agent: { type: 'string', short: 'a' }, force: { type: 'boolean' } },
-  rm: { ...COMMON, force: { type: 'boolean' } },
-  diff: { ...COMMON, stat: { type: 'boolean' }, files: { type: 'string', multiple: true } },
-  sync: {
-    ...COMMON,
-    mode: { type: 'string', short: 'm' },
-    files: { type: 'string', multiple: true },
-    'on-conflict': { type: 'string' },
-    output: { type: 'string', short: 'o' },
-    force: { type: 'boolean' },
-  },
-};
 
 /** `sync` left conflict markers for the user to resolve: done, but not cleanly. */
 const EXIT_CONFLICTS = 3;
 
-export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return command ? 0 : 2;
+/**
+ * Splits the command line at the command's name: what stands before it may only be global options, whose
+ * values are skipped so that `--workspace up up` finds the command `up`.
+ */
+function findCommand(argv: string[]): number {
+  const takesValue = new Set(Object.entries(GLOBAL).flatMap(([long, o]) => (o.type === 'string' ? [`--${long}`, `-${o.short}`] : [])));
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i];
+    if (token === '--') return -1;
+    if (!token.startsWith('-') || token === '-') return i;
+    if (takesValue.has(token)) i++;
   }
-  const options = OPTIONS[command];
-  if (!options) throw new UsageError(`Unknown command "${command}".`, USAGE);
-  // exec passes everything after `--` to the container untouched.
-  const split = command === 'exec' ? rest.indexOf('--') : -1;
-  const ours = split >= 0 ? rest.slice(0, split) : rest;
-  const theirs = split >= 0 ? rest.slice(split + 1) : [];
-  let parsed;
+  return -1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const at = findCommand(argv);
+  const command = at >= 0 ? argv[at] : undefined;
+  const before = at >= 0 ? argv.slice(0, at) : argv;
+  let rest = at >= 0 ? argv.slice(at + 1) : [];
+  let global;
   try {
-    parsed = parseArgs({ args: ours, options, allowPositionals: true, strict: true });
+    global = parseArgs({ args: before, options: GLOBAL, strict: true }).values;
   } catch (error) {
     throw new UsageError((error as Error).message, USAGE);
   }
+  if (global.version) {
+    process.stdout.write(`agent-sandbox ${version}\n`);
+    return 0;
+  }
+  if (command === 'help') {
+    const topic = rest.find((arg) => !arg.startsWith('-'));
+    if (topic && !Object.hasOwn(COMMANDS, topic)) throw new UsageError(`Unknown command "${topic}".`, USAGE);
+    process.stdout.write(`${topic ? commandUsage(topic) : USAGE}\n`);
+    return 0;
+  }
+  if (!command) {
+    process.stdout.write(`${USAGE}\n`);
+    return global.help ? 0 : 2;
+  }
+  if (!Object.hasOwn(COMMANDS, command)) throw new UsageError(`Unknown command "${command}".`, USAGE);
+  const options = { ...GLOBAL, ...COMMANDS[command].options };
+  // exec passes everything after `--` to the container untouched.
+  const split = command === 'exec' ? rest.indexOf('--') : -1;
+  const theirs = split >= 0 ? rest.slice(split + 1) : [];
+  if (split >= 0) rest = rest.slice(0, split);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...before, ...rest], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message, commandUsage(command));
+  }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${commandUsage(command)}\n`);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`agent-sandbox ${version}\n`);
     return 0;
   }
   let positionals = parsed.positionals;
@@ -93,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
     positionals = positionals.slice(0, 1);
   }
   const needName = (): string => {
-    if (positionals.length !== 1) throw new UsageError(`agent-sandbox ${command} takes one sandbox NAME.`, USAGE);
+    if (positionals.length !== 1) throw new UsageError(`agent-sandbox ${command} takes one sandbox NAME.`, commandUsage(String(command)));
     return positionals[0];
   };
   const sandboxes = await Sandboxes.open(path.resolve(String(values.workspace ?? process.cwd())));
@@ -136,7 +188,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'exec': {
       const name = needName();
-      if (theirs.length === 0) throw new UsageError('agent-sandbox exec NAME -- CMD: the command is missing.', USAGE);
+      if (theirs.length === 0) throw new UsageError('agent-sandbox exec NAME -- CMD: the command is missing.', commandUsage('exec'));
       const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
       if (tty) process.stdin.setRawMode(true);
       try {
@@ -175,9 +227,9 @@ export async function main(argv: string[]): Promise<number> {
 
 async function sync(sandboxes: Sandboxes, name: string, values: Record<string, string | boolean | undefined>, files: string[] | undefined, json: boolean): Promise<number> {
   const mode = values.mode as SyncMode | undefined;
-  if (!mode || !SYNC_MODES.includes(mode)) throw new UsageError(`agent-sandbox sync needs --mode ${SYNC_MODES.join('|')}.`, USAGE);
+  if (!mode || !SYNC_MODES.includes(mode)) throw new UsageError(`agent-sandbox sync needs --mode ${SYNC_MODES.join('|')}.`, commandUsage('sync'));
   const onConflict = (values['on-conflict'] ?? 'stop') as ConflictPolicy;
-  if (onConflict !== 'stop' && onConflict !== 'merge') throw new UsageError('--on-conflict is stop or merge.', USAGE);
+  if (onConflict !== 'stop' && onConflict !== 'merge') throw new UsageError('--on-conflict is stop or merge.', commandUsage('sync'));
   const patchFile = mode === 'patch' ? path.resolve(String(values.output ?? `sandbox-${name}.patch`)) : undefined;
   const result = await sandboxes.sync(name, { mode, files, onConflict, patchFile, overwritePatch: Boolean(values.force) });
   if (json) printJson(result);

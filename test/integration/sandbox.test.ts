@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { readHardLimits, sandboxUlimits } from '../../src/core/ulimits';
-import { buildStep, builtImagePattern, cleanUp, cli, cliOk, containersOf, docker, engineKind, git, makeRepo, tomlWith } from './helpers';
+import { buildStep, builtImagePattern, cleanUp, cli, cliOk, containersOf, docker, engineKind, git, makeRepo, REPO_ROOT, tomlWith } from './helpers';
 
 after(cleanUp);
 
@@ -379,6 +380,49 @@ describe('failures leave nothing half made and say what to do', () => {
     assert.equal(result.code, 2);
     assert.match(result.stderr, /takes one sandbox NAME/);
     assert.match(result.stderr, /Usage:/);
+  });
+
+  test('global options stand before or after the command, as with git -C and docker -H', async () => {
+    const repo = await makeRepo(tomlWith('exit 0'));
+    const elsewhere = os.tmpdir();
+    for (const args of [['--workspace', repo, 'ls'], ['-w', repo, 'ls'], [`--workspace=${repo}`, 'ls'], ['ls', '--workspace', repo], ['--workspace', repo, 'ls', '--json']]) {
+      const result = await cli(args, { cwd: elsewhere });
+      assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+      if (args.includes('--json')) assert.deepEqual(JSON.parse(result.stdout), []);
+      else assert.match(result.stdout, /No sandboxes in this workspace/, args.join(' '));
+    }
+    // A command named like a global option's value is not mistaken for it.
+    const valueLikeCommand = await cli(['--workspace', 'ls'], { cwd: elsewhere });
+    assert.equal(valueLikeCommand.code, 2);
+    const unknownBefore = await cli(['--agent', 'x', 'up', 'y'], { cwd: repo });
+    assert.equal(unknownBefore.code, 2);
+    assert.match(unknownBefore.stderr, /--agent/);
+  });
+
+  test('--help, help COMMAND and COMMAND --help print usage and exit 0; --version prints the version', async () => {
+    const version = (JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    for (const args of [['--help'], ['-h'], ['help']]) {
+      const result = await cli(args);
+      assert.equal(result.code, 0, args.join(' '));
+      assert.match(result.stdout, /^Usage:$/m);
+      assert.match(result.stdout, /agent-sandbox sync NAME --mode/);
+    }
+    for (const args of [['help', 'up'], ['up', '--help'], ['--help', 'up'], ['up', '-h']]) {
+      const result = await cli(args);
+      assert.equal(result.code, 0, args.join(' '));
+      assert.match(result.stdout, /^Usage: agent-sandbox up NAME \[--agent ROLE\]/m, args.join(' '));
+    }
+    for (const args of [['--version'], ['-V'], ['ls', '--version']]) {
+      const result = await cli(args);
+      assert.equal(result.code, 0, args.join(' '));
+      assert.equal(result.stdout, `agent-sandbox ${version}\n`);
+    }
+    const unknown = await cli(['help', 'nope']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /Unknown command "nope"/);
+    const nothing = await cli([]);
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.stdout, /^Usage:$/m);
   });
 });
 
