@@ -512,11 +512,22 @@ function readEngineHost(reader: Reader, value: unknown, keyPath: Path): string {
   return address;
 }
 
+/**
+ * Docker's own range starts at 0.01 cores. The top is far beyond any machine, yet keeps the engine's nanocore
+ * count finite: `cpus = 1e300` would otherwise reach the engine as no limit at all.
+ */
+const MIN_CPUS = 0.01;
+const MAX_CPUS = 1024;
+const DECIMAL = /^\s*\d+(\.\d+)?\s*$/;
+
 function readCpus(reader: Reader, value: unknown, keyPath: Path): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+  // AgentLoop's docs write `cpu_limit = "2"`: a decimal number in a string is that number.
+  const cpus = typeof value === 'string' && DECIMAL.test(value) ? Number(value) : value;
+  if (typeof cpus !== 'number' || !Number.isFinite(cpus) || cpus <= 0) {
     reader.fail(keyPath, `expected a number greater than 0, got ${describe(value)}`);
   }
-  return value;
+  if (cpus < MIN_CPUS || cpus > MAX_CPUS) reader.fail(keyPath, `expected a number of cores from ${MIN_CPUS} to ${MAX_CPUS}, got ${describe(value)}`);
+  return cpus;
 }
 
 function readMemory(reader: Reader, value: unknown, keyPath: Path): number {
@@ -752,6 +763,11 @@ function resolveContainer(layer: ContainerLayer): ContainerSettings {
 
 function has(table: Table, key: string): boolean {
   return Object.hasOwn(table, key);
+}
+
+/** The role of that name; never one of a plain object's own members such as `toString`. */
+export function roleNamed(config: SandboxConfig, name: string): AgentRole | undefined {
+  return Object.hasOwn(config.agents, name) ? config.agents[name] : undefined;
 }
 
 function isTable(value: unknown): value is Table {

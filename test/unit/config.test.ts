@@ -282,6 +282,34 @@ engineer = "agentloop/engineer:latest"
 qa = "agentloop/qa:1.2"
 `;
 
+// AgentLoop's documentation writes its limits as strings: `cpu_limit = "2"` and `memory_limit = "4g"` (as
+// quoted in issue 11; a user who copied them got "cpu_limit: expected a number greater than 0, got \"1\"").
+const AGENTLOOP_DOCUMENTED = `[orchestrator]
+max_parallel_agents = 4
+
+[orchestrator.container_sandbox]
+enabled = true
+container_image = "node:20-bookworm"
+network_mode = "slirp4netns"
+memory_limit = "4g"
+cpu_limit = "2"
+`;
+
+describe("AgentLoop's documented limits, as strings", () => {
+  test('cpu_limit = "2" and memory_limit = "4g" load as 2 cores and 4 GiB', () => {
+    const config = load(AGENTLOOP_DOCUMENTED);
+    assert.deepEqual(config.defaults, defaultsWith({ image: 'node:20-bookworm', network: 'nat', memoryBytes: 4 * GiB, cpus: 2 }));
+    assert.deepEqual(config.warnings, []);
+  });
+
+  test('the value from the failing report, cpu_limit = "1", loads too; so do fractions and cpus as a string', () => {
+    assert.equal(load(AGENTLOOP_DOCUMENTED.replace('cpu_limit = "2"', 'cpu_limit = "1"')).defaults.cpus, 1);
+    assert.equal(load(AGENTLOOP_DOCUMENTED.replace('cpu_limit = "2"', 'cpu_limit = "1.5"')).defaults.cpus, 1.5);
+    assert.equal(load('[sandbox.container]\ncpus = "0.5"\n').defaults.cpus, 0.5);
+    assert.equal(load('[agents.a]\ncpus = " 3 "\n').agents.a.container.cpus, 3);
+  });
+});
+
 describe('parseConfig, layout 2 (AgentLoop)', () => {
   const config = load(LAYOUT_2);
   const base = defaultsWith({ network: 'nat', memoryBytes: 2 * GiB, cpus: 1.5 });
@@ -593,12 +621,19 @@ describe('validation errors', () => {
     { name: 'cpus negative in a role', text: '[agents.a]\ncpus = -1.5\n', line: 2, key: 'agents.a.cpus', detail: 'expected a number greater than 0, got -1.5' },
     { name: 'cpus inf', text: '[sandbox.container]\ncpus = inf\n', line: 2, key: 'sandbox.container.cpus', detail: 'expected a number greater than 0, got inf' },
     {
-      name: 'cpu_limit as a string',
-      text: '[orchestrator.container_sandbox]\ncpu_limit = "1.5"\n',
+      name: 'cpu_limit as a word in a string',
+      text: '[orchestrator.container_sandbox]\ncpu_limit = "two"\n',
       line: 2,
       key: 'orchestrator.container_sandbox.cpu_limit',
-      detail: 'expected a number greater than 0, got "1.5"',
+      detail: 'expected a number greater than 0, got "two"',
     },
+    { name: 'cpus with a unit', text: '[sandbox.container]\ncpus = "2 cores"\n', line: 2, key: 'sandbox.container.cpus', detail: 'expected a number greater than 0, got "2 cores"' },
+    { name: 'cpus as a signed string', text: '[sandbox.container]\ncpus = "-1"\n', line: 2, key: 'sandbox.container.cpus', detail: 'expected a number greater than 0, got "-1"' },
+    { name: 'cpus as an empty string', text: '[sandbox.container]\ncpus = ""\n', line: 2, key: 'sandbox.container.cpus', detail: 'expected a number greater than 0, got ""' },
+    // 1e300 cores reached the engine as NanoCpus = Infinity, which JSON sends as null: no CPU limit at all.
+    { name: 'cpus beyond any machine', text: '[sandbox.container]\ncpus = 1e300\n', line: 2, key: 'sandbox.container.cpus', detail: 'expected a number of cores from 0.01 to 1024, got 1e+300' },
+    { name: 'cpus as a string beyond any machine', text: '[agents.a]\ncpus = "100000"\n', line: 2, key: 'agents.a.cpus', detail: 'expected a number of cores from 0.01 to 1024, got "100000"' },
+    { name: 'cpus below Docker\'s minimum', text: '[sandbox.container]\ncpus = 0.001\n', line: 2, key: 'sandbox.container.cpus', detail: 'expected a number of cores from 0.01 to 1024, got 0.001' },
     {
       name: 'memory unreadable',
       text: '[sandbox.container]\nmemory = "lots"\n',
