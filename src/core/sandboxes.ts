@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
-import { loadConfig } from './config';
+import { loadConfig, roleNamed } from './config';
 import type { AgentRole, SandboxConfig } from './config';
 import { demultiplex } from './demux';
 import { effectiveSelection, Engine, engineMessage } from './engine';
@@ -163,7 +163,7 @@ export class Sandboxes {
 
   role(agent?: string): AgentRole {
     const name = agent ?? this.config.defaultAgent;
-    const role = this.config.agents[name];
+    const role = roleNamed(this.config, name);
     if (!role) {
       throw new SandboxError(`There is no agent role "${name}".`, `Roles in ${this.config.file ?? 'the default config'}: ${Object.keys(this.config.agents).join(', ')}.`);
     }
@@ -295,7 +295,7 @@ export class Sandboxes {
   /** The secrets a sandbox's role names, from the policy's source (at each start: they live in memory only). */
   private async secretsOf(name: string): Promise<Map<string, string>> {
     const record = await readRecord(this.repo.paths(name));
-    const role = record ? this.config.agents[record.agent] : undefined;
+    const role = record ? roleNamed(this.config, record.agent) : undefined;
     return resolveSecrets(role?.container.secrets ?? [], this.policy.secrets);
   }
 

@@ -311,6 +311,18 @@ describe('failures leave nothing half made and say what to do', () => {
     }
   });
 
+  test('a role that does not exist is refused with the roles there are, also one named like an object member', async () => {
+    const repo = await makeRepo(tomlWith('exit 0'));
+    for (const role of ['nope', 'toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      const result = await cli(['up', 'x', '--agent', role], { cwd: repo });
+      assert.equal(result.code, 1, `${role}: ${result.stderr}`);
+      assert.match(result.stderr, new RegExp(`There is no agent role "${role}"\\.\\s+Roles in .*sandbox\\.toml: engineer\\.`), role);
+      assert.doesNotMatch(result.stderr, /TypeError/);
+    }
+    assert.equal((await containersOf(repo)).length, 0);
+    assert.equal(git(repo, 'branch', '--list', 'sandbox/x'), '');
+  });
+
   test('an agent command that does not exist fails, and its log says why', async () => {
     const repo = await makeRepo(tomlWith('exit 0').replace('command = ["sh", "-c", "exit 0"]', 'command = ["/no/such/agent"]'));
     const result = await cli(['up', 'missing', '--agent', 'engineer', '--wait'], { cwd: repo });
