@@ -3,7 +3,8 @@
 #   scripts/podman.sh ensure    install podman and catatonit (Debian's packages) if missing, start the API service
 #                               (`podman system service --time=0 unix://SOCKET`) if nothing answers on its socket
 #   scripts/podman.sh host      print the DOCKER_HOST that reaches it: unix://SOCKET
-#   scripts/podman.sh restart   stop the service this script started and start it again (used by tests)
+#   scripts/podman.sh restart   restart the service through what runs it: this script, or systemd (used by tests)
+#   scripts/podman.sh restartable   print how restart would do it (script, systemd), or exit 1 saying why it cannot
 #   scripts/podman.sh stop
 #   scripts/podman.sh owned     exit 0 when the running service is one this script started
 # SOCKET is /run/podman/podman.sock as root (rootful Podman), $XDG_RUNTIME_DIR/podman/podman.sock otherwise
@@ -66,6 +67,35 @@ start_service() {
   say "podman system service did not answer on unix://$sock; its log ends with:"; tail -20 "$log" >&2; exit 1
 }
 
+# How the running service can be restarted safely: "script" (this script started it) or "systemd" (socket
+# activation: podman.socket, whose podman.service a restart ends and the next request starts again).
+restart_method() {
+  if owned; then echo script; return 0; fi
+  local user=()
+  [ "$(id -u)" = 0 ] || user=(--user)
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && systemctl "${user[@]}" is-active --quiet podman.socket 2>/dev/null; then
+    echo systemd; return 0
+  fi
+  if answers; then echo "the service on unix://$sock was started by hand or by a manager other than systemd, so only its own start command knows how to start it again"
+  else echo "no Podman API service answers on unix://$sock"; fi
+  return 1
+}
+
+restart_service() {
+  local method
+  method=$(restart_method) || { say "not restarting Podman's service: $method"; exit 1; }
+  case "$method" in
+    script) stop_service; start_service ;;
+    systemd)
+      local user=()
+      [ "$(id -u)" = 0 ] || user=(--user)
+      say "restarting Podman's service through systemd (systemctl ${user[*]} restart podman.service)"
+      systemctl "${user[@]}" restart podman.service
+      for _ in $(seq 1 120); do answers && return 0; sleep 0.25; done
+      say "Podman's service did not answer within 30 s of systemctl restart podman.service"; exit 1 ;;
+  esac
+}
+
 stop_service() {
   local pid
   if ! pid=$(service_pid); then
@@ -80,8 +110,9 @@ stop_service() {
 case "${1:-ensure}" in
   ensure) install_podman; answers || start_service ;;
   host) echo "unix://$sock" ;;
-  restart) stop_service; start_service ;;
+  restart) restart_service ;;
+  restartable) restart_method ;;
   stop) stop_service ;;
   owned) owned ;;
-  *) say "usage: $0 ensure|host|restart|stop|owned"; exit 2 ;;
+  *) say "usage: $0 ensure|host|restart|restartable|stop|owned"; exit 2 ;;
 esac
