@@ -1,16 +1,27 @@
-// The packaged extension as a user gets it: the .vsix that `vsce package` made is installed into a real VS Code
-// 1.100 (the server from scripts/vscode-server.sh) with no development path, a workspace with a sandbox.toml is
-// opened in Chromium, and the installed bundle must activate and fill the Sandboxes view from the real engine.
+// The packaged extension as a user gets it: the .vsix that `npm run package` made is installed into a real VS
+// Code 1.100 (the server from scripts/vscode-server.sh) with no development path, a workspace with a sandbox.toml
+// is opened in Chromium, and the installed bundle must activate, fill the Sandboxes view from the real engine,
+// and bring up a sandbox with an egress allowlist through New Sandbox in the command palette: that builds the
+// proxy's image from the bundles the package holds, which a package without them cannot.
 //   node out/test/vscode/vsix.js VSIX
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { closeBrowser, locateServer, openBrowser, REPO_ROOT, VscodeServer } from './server';
-import { openSandboxesView, waitForWorkbench, waitUntil } from './workbench';
+import { describeTree, openSandboxesView, waitForRow, waitForWorkbench, waitUntil } from './workbench';
 
 const EXTENSION_ID = 'agent-sandboxes.agent-sandboxes';
+const SANDBOX = 'vsix-egress';
+/** A role whose agent asks the proxy for a host off its allowlist: the denial in its log proves the proxy ran. */
+const ALLOWLISTED_ROLE = `
+[agents.allowlisted]
+network = "nat"
+allow = ["allowed.test"]
+command = ["sh", "-c", "printf 'CONNECT denied.test:443 HTTP/1.1\\r\\n\\r\\n' | nc 127.0.0.1 3128 > /dev/null; echo probed; exec sleep 600"]
+`;
 
 function say(message: string): void {
   process.stdout.write(`vsix: ${message}\n`);
@@ -27,9 +38,12 @@ async function main(): Promise<number> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-sandboxes-vsix-'));
   const workspace = path.join(root, 'workspace');
   execFileSync('bash', [path.join(REPO_ROOT, 'test', 'vscode', 'make-workspace.sh'), workspace]);
+  fs.appendFileSync(path.join(workspace, 'sandbox.toml'), ALLOWLISTED_ROLE);
+  execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.invalid', 'commit', '-qam', 'an allowlisted role'], { cwd: workspace });
   const serverMain = locateServer(say);
   const server = new VscodeServer({ serverMain, root });
   let browser: Browser | undefined;
+  let installedCli: string | undefined;
   const checks: Array<[string, boolean]> = [];
   try {
     // The server's own CLI installs extensions into its extensions folder, as `code --install-extension` does.
@@ -39,6 +53,7 @@ async function main(): Promise<number> {
     const folder = fs.readdirSync(server.extensions).find((name) => name.startsWith(`${EXTENSION_ID}-`));
     checks.push([`installed into the extensions folder as ${folder ?? '(nothing)'}`, Boolean(folder) && /successfully installed/i.test(installed)]);
     if (!folder) throw new Error(`the install said:\n${installed}`);
+    installedCli = path.join(server.extensions, folder, 'dist', 'cli.js');
 
     await server.start();
     const opened = await openBrowser({ width: 1120, height: 680 });
@@ -58,11 +73,27 @@ async function main(): Promise<number> {
     const welcome = opened.page.getByText('No sandboxes yet.');
     await welcome.waitFor({ timeout: 30_000 });
     checks.push(['its Sandboxes view answers from the engine ("No sandboxes yet.")', await welcome.isVisible()]);
+
+    await newSandboxFromPalette(opened.page, 'allowlisted', 'probe the proxy', SANDBOX);
+    await waitForRow(opened.page, SANDBOX, 120_000, (d) => /running/.test(d), 'running');
+    // The installed package's own CLI reads the log: the proxy, built from the packaged bundles, refused the host.
+    const denied = await waitUntil(60_000, () => `no denial in the log of ${SANDBOX}`, async () => {
+      const log = execFileSync(process.execPath, [installedCli ?? '', 'logs', SANDBOX, '--workspace', workspace], { encoding: 'utf8', timeout: 30_000 });
+      return /agent-sandbox egress: denied denied\.test:443/.test(log) && log.includes('probed') ? log : undefined;
+    });
+    checks.push(['New Sandbox from the palette brought up an allowlisted sandbox whose proxy, built from the package, denied a host off its list', Boolean(denied)]);
     fs.mkdirSync(path.join(REPO_ROOT, '.test-artifacts'), { recursive: true });
     await opened.page.screenshot({ path: path.join(REPO_ROOT, '.test-artifacts', 'vsix.png') });
   } catch (error) {
     checks.push([`${(error as Error).message}\n${server.report()}`, false]);
   } finally {
+    if (installedCli && fs.existsSync(installedCli)) {
+      try {
+        execFileSync(process.execPath, [installedCli, 'rm', '--force', SANDBOX, '--workspace', workspace], { stdio: 'ignore', timeout: 60_000 });
+      } catch {
+        /* never made */
+      }
+    }
     await closeBrowser(browser);
     await server.stop();
     fs.rmSync(root, { recursive: true, force: true, maxRetries: 3 });
@@ -70,7 +101,30 @@ async function main(): Promise<number> {
   for (const [what, ok] of checks) say(`${ok ? 'ok' : 'FAILED'} ${what}`);
   const failed = checks.filter(([, ok]) => !ok).length;
   say(`${checks.length - failed} passed, ${failed} failed`);
-  return failed === 0 && checks.length === 3 ? 0 : 1;
+  return failed === 0 && checks.length === 4 ? 0 : 1;
+}
+
+/** Runs New Sandbox as a user does: the command palette, then the role, the task and the name it asks for. */
+async function newSandboxFromPalette(page: Page, role: string, task: string, name: string): Promise<void> {
+  const widget = page.locator('.quick-input-widget');
+  const input = widget.locator('input');
+  const opened = async (what: string, ok: (text: string) => boolean) =>
+    waitUntil(20_000, async () => `${what} did not show (the quick input shows: ${await widget.innerText().catch(() => '?')}; the view: ${await describeTree(page)})`,
+      async () => ((await widget.isVisible()) && ok(await widget.innerText()) ? true : undefined));
+  await page.keyboard.press('F1');
+  await opened('the command palette', () => true);
+  await input.fill('>Agent Sandboxes: New Sandbox');
+  await opened('New Sandbox in the palette', (text) => text.includes('New Sandbox'));
+  await page.keyboard.press('Enter');
+  await opened('the role pick', (text) => text.includes(role));
+  await input.fill(role);
+  await page.keyboard.press('Enter');
+  await opened('the task box', (text) => /task/.test(text));
+  await input.fill(task);
+  await page.keyboard.press('Enter');
+  await opened('the name box', (text) => /name/i.test(text));
+  await input.fill(name);
+  await page.keyboard.press('Enter');
 }
 
 main().then(
