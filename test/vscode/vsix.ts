@@ -4,7 +4,7 @@
 // and bring up a sandbox with an egress allowlist through New Sandbox in the command palette: that builds the
 // proxy's image from the bundles the package holds, which a package without them cannot.
 //   node out/test/vscode/vsix.js VSIX
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -78,7 +78,9 @@ async function main(): Promise<number> {
     await waitForRow(opened.page, SANDBOX, 120_000, (d) => /running/.test(d), 'running');
     // The installed package's own CLI reads the log: the proxy, built from the packaged bundles, refused the host.
     const denied = await waitUntil(60_000, () => `no denial in the log of ${SANDBOX}`, async () => {
-      const log = execFileSync(process.execPath, [installedCli ?? '', 'logs', SANDBOX, '--workspace', workspace], { encoding: 'utf8', timeout: 30_000 });
+      // The proxy's denials come on the agent's stderr.
+      const read = spawnSync(process.execPath, [installedCli ?? '', 'logs', SANDBOX, '--workspace', workspace], { encoding: 'utf8', timeout: 30_000 });
+      const log = `${read.stdout}${read.stderr}`;
       return /agent-sandbox egress: denied denied\.test:443/.test(log) && log.includes('probed') ? log : undefined;
     });
     checks.push(['New Sandbox from the palette brought up an allowlisted sandbox whose proxy, built from the package, denied a host off its list', Boolean(denied)]);
