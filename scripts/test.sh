@@ -25,6 +25,7 @@ echo "test: restarting dockerd in the engine-restart test: $(bash scripts/engine
 
 npm run --silent build
 npx tsc -p .
+npx eslint .
 node --test --test-concurrency=1 out/test/unit/ out/test/integration/
 if [ "$podman" = 1 ]; then
   # The same engine suite through Podman's Docker-compatible API; its restart test restarts Podman's API service.

@@ -161,6 +161,10 @@ export async function egressLog(engine: Engine, container: string, options: { fo
   return denials;
 }
 
+/** The bytes before the tab (NUL among them) that a container's raw log can hold: not text for a message. */
+// eslint-disable-next-line no-control-regex -- matching control bytes is the point
+const CONTROL_BYTES = /[\x00-\x08]/g;
+
 async function waitUntilListening(engine: Engine, container: Docker.Container): Promise<void> {
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -169,7 +173,7 @@ async function waitUntilListening(engine: Engine, container: Docker.Container): 
     const state = await container.inspect().then((i) => i.State, () => undefined);
     if (!state?.Running || Date.now() > deadline) {
       throw new SandboxError(
-        `The egress proxy did not start (${state?.Running ? 'no answer in 20 s' : `it exited with ${state?.ExitCode ?? 'no container'}`}): ${text.replace(/[\x00-\x08]/g, '').trim().slice(-500)}`,
+        `The egress proxy did not start (${state?.Running ? 'no answer in 20 s' : `it exited with ${state?.ExitCode ?? 'no container'}`}): ${text.replace(CONTROL_BYTES, '').trim().slice(-500)}`,
         'See `docker logs` of the container above; the allowlist needs both the proxy and the forwarder running.',
       );
     }

@@ -76,7 +76,9 @@ export function gitPipe(cwd: string, from: string[], to: string[], env: NodeJS.P
     const done = (name: string) => (code: number | null) => {
       if (code !== 0) failed = true;
       if (code !== 0) errors.unshift(`git ${name} exited with ${code}`);
-      if (--pending === 0) (failed ? reject(new GitError(errors.join('\n').trim())) : resolve());
+      if (--pending > 0) return;
+      if (failed) reject(new GitError(errors.join('\n').trim()));
+      else resolve();
     };
     producer.on('close', done(from[0]));
     consumer.on('close', done(to[0]));

@@ -757,7 +757,7 @@ describe('sync back: an agent that committed some changes and left others uncomm
       resetWorkspace(repo, base);
       await makeUserChanges(repo);
       git(repo, 'add', 'keep.txt');
-      let before = await snapshot(repo);
+      const before = await snapshot(repo);
       await refused(repo, 'rich', ['--mode', 'cherry-pick'], [/staged/, /keep\.txt/], before);
       // The merge commit, first as git merge makes it with nothing staged, then around the staged keep.txt.
       resetWorkspace(repo, moved);

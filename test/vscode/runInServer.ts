@@ -17,7 +17,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as util from 'util';
-import { Browser, ConsoleMessage, Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 import { REPO_ROOT, Tail, VscodeServer, closeBrowser, locateServer, onSignals, openBrowser } from './server';
 import { makeTestWorkspace } from './workspace';
 
@@ -59,7 +59,7 @@ function parseArgs(argv: string[]): Options {
         break;
       }
       case '--keep': options.keep = true; break;
-      case '-h': case '--help': usage();
+      case '-h': case '--help': return usage();
       default: usage(`unknown argument ${arg}`);
     }
   }

@@ -7,11 +7,13 @@
 //   - the workbench URL: a folder and a payload with our extension's development path (and a tests entry);
 //   - chromium's launch options for playwright-core;
 //   - ending the server and every process it started (extension host, pty host, file watcher) at once.
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import type { ChildProcess} from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { Browser, LaunchOptions, Page, chromium } from 'playwright-core';
+import type { Browser, LaunchOptions, Page} from 'playwright-core';
+import { chromium } from 'playwright-core';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 

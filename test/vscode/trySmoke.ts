@@ -7,7 +7,7 @@
 // Exit code: 0 when the row showed (the screenshot shows it), 1 otherwise (with a screenshot of what showed).
 import * as fs from 'fs';
 import * as path from 'path';
-import { Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { closeBrowser, onSignals, openBrowser } from './server';
 import { Expectation, openSandboxesView, resizeSideBar, settlePointer, waitForRow, waitForWorkbench } from './workbench';
 

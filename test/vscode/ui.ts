@@ -13,11 +13,12 @@
 // Env: AGENT_SANDBOX_VSCODE_SERVER (server-main.js; default: what scripts/vscode-server.sh prints),
 //      AGENT_SANDBOX_CHROMIUM (default /usr/bin/chromium), AGENT_SANDBOX_UI_KEEP=1 keeps the temp folder.
 // Exit code: 0 when every step passed, 1 otherwise; 130/143 on SIGINT/SIGTERM.
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import type { ChildProcess} from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { REPO_ROOT, Tail, VscodeServer, closeBrowser, locateServer, onSignals, openBrowser } from './server';
 import { Expectation, describeTree, openSandboxesView, resizeSideBar, settlePointer, treeRow, waitForRow, waitForWorkbench, waitUntil } from './workbench';
 

@@ -1,6 +1,6 @@
 // Finding things in the VS Code workbench page as a person sees them: the Sandboxes view behind its activity bar
 // icon, a sandbox's row and its description. Used by the UI test (ui.ts) and the try-out's smoke check (trySmoke.ts).
-import { Locator, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { sleep } from './server';
 
 /** A step's expectation that did not come true: its message says what was seen instead. */
