@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs a real VS Code server (VS Code 1.100.3, shipped inside the npm package code-server@4.100.3, the last
-# one for Node 20) once into a cache folder outside the repo, and prints the path of its server-main.js.
+# Installs a real VS Code server once into a cache folder outside the repo, and prints the path of its
+# server-main.js. Which VS Code: AGENT_SANDBOX_VSCODE=1.100 (the default: the oldest engines.vscode claims,
+# inside the npm package code-server@4.100.3, which runs on Node 20) or current (VS Code 1.139.1, inside
+# code-server@4.139.1, which runs on Node 24). Each runs on the Node.js it needs (scripts/node.sh finds or
+# installs it), whatever Node runs the tests: its path is written beside the install, in .node.
 # Safe to re-run and to run concurrently; takes well under a second once installed.
 #   bash scripts/vscode-server.sh        -> .../code-server-4.100.3/node_modules/code-server/lib/vscode/out/server-main.js
 # Env: AGENT_SANDBOX_CACHE (default ~/.cache/agent-sandboxes) is where it goes.
@@ -8,7 +11,11 @@
 # Everything but the printed path goes to stderr.
 set -euo pipefail
 
-version=4.100.3
+case "${AGENT_SANDBOX_VSCODE:-1.100}" in
+  1.100) version=4.100.3 vscode=1.100.3 node_major=20 ;;
+  current) version=4.139.1 vscode=1.139.1 node_major=24 ;;
+  *) printf 'vscode-server: AGENT_SANDBOX_VSCODE is 1.100 or current, not %s\n' "$AGENT_SANDBOX_VSCODE" >&2; exit 2 ;;
+esac
 cache="${AGENT_SANDBOX_CACHE:-$HOME/.cache/agent-sandboxes}"
 dir="$cache/code-server-$version"
 main="$dir/node_modules/code-server/lib/vscode/out/server-main.js"
@@ -76,8 +83,11 @@ EOF
 }
 
 ensure_packages
+node_bin=$(bash "$(dirname "$0")/node.sh" "$node_major")
+export PATH="$(dirname "$node_bin"):$PATH"
 
 if [ -f "$stamp" ] && [ -f "$main" ]; then
+  printf '%s\n' "$node_bin" >"$dir/.node"
   printf '%s\n' "$main"
   exit 0
 fi
@@ -86,11 +96,12 @@ mkdir -p "$cache"
 exec 9>"$cache/.code-server-$version.lock"
 flock 9
 if [ -f "$stamp" ] && [ -f "$main" ]; then   # another run installed it while we waited
+  printf '%s\n' "$node_bin" >"$dir/.node"
   printf '%s\n' "$main"
   exit 0
 fi
 
-say "installing code-server@$version (VS Code 1.100.3) into $dir: 1 to 5 minutes, about 300 MB"
+say "installing code-server@$version (VS Code $vscode, on Node $("$node_bin" --version)) into $dir: 1 to 5 minutes, about 300 MB"
 rm -rf "$dir"
 mkdir -p "$dir"
 printf '{ "name": "agent-sandboxes-vscode-server", "private": true }\n' >"$dir/package.json"
@@ -134,5 +145,6 @@ if ! verify_server; then
   exit 1
 fi
 rm -rf "$TMPDIR"
+printf '%s\n' "$node_bin" >"$dir/.node"
 date -u +%FT%TZ >"$stamp"
 printf '%s\n' "$main"

@@ -1,4 +1,4 @@
-// What starting a real VS Code (the VS Code server 1.100.3 from scripts/vscode-server.sh) and opening its workbench
+// What starting a real VS Code (a VS Code server from scripts/vscode-server.sh: 1.100.3 or 1.139.1) and opening its workbench
 // in Debian's chromium takes, shared by the test runner (runInServer.ts), the UI test (ui.ts) and the try-out's
 // editor and its smoke check (serve.ts, trySmoke.ts):
 //   - a temp folder with the user data, server data and extensions dirs, and settings that turn workspace trust,
@@ -16,6 +16,19 @@ import type { Browser, LaunchOptions, Page} from 'playwright-core';
 import { chromium } from 'playwright-core';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+
+/**
+ * The Node.js a VS Code server runs on: each release needs its own (1.100 Node 20, 1.139 Node 24), as the desktop
+ * VS Code ships its own in Electron. scripts/vscode-server.sh writes its path into `.node` at the top of the
+ * install; without one, the Node running the tests.
+ */
+export function serverNode(serverMain: string): string {
+  for (let dir = path.dirname(serverMain); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, '.node');
+    if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  }
+  return process.execPath;
+}
 
 /** The VS Code server's server-main.js: AGENT_SANDBOX_VSCODE_SERVER, else what scripts/vscode-server.sh prints. */
 export function locateServer(say: (message: string) => void): string {
@@ -155,13 +168,16 @@ export class VscodeServer {
     const log = fs.openSync(this.log, 'a');
     const args = [this.options.serverMain, '--host', '127.0.0.1', '--port', String(this.options.port ?? 0),
       '--without-connection-token', '--accept-server-license-terms', '--disable-telemetry',
-      '--user-data-dir', this.userData, '--server-data-dir', this.serverData, '--extensions-dir', this.extensions];
+      '--user-data-dir', this.userData, '--server-data-dir', this.serverData, '--extensions-dir', this.extensions,
+      // A built web workbench takes the URL's payload (our development path, the tests entry) only with this, from
+      // VS Code 1.10x on; 1.100 took it without.
+      '--enable-smoke-test-driver'];
     // The extension host inherits the server's environment: everything we were given, TMPDIR aside (the
     // server's and the extension host's temp files go into our folder and leave with it).
     const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: this.tmp, ...this.options.env };
     delete env.ELECTRON_RUN_AS_NODE;
     delete env.VSCODE_IPC_HOOK_CLI;
-    const child = spawn(process.execPath, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(serverNode(this.options.serverMain), args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     return new Promise<number>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {

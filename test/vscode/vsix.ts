@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { Page } from 'playwright-core';
-import { closeBrowser, locateServer, openBrowser, REPO_ROOT, VscodeServer } from './server';
+import { closeBrowser, locateServer, openBrowser, REPO_ROOT, serverNode, VscodeServer } from './server';
 import { describeTree, openSandboxesView, waitForRow, waitForWorkbench, waitUntil } from './workbench';
 
 const EXTENSION_ID = 'agent-sandboxes.agent-sandboxes';
@@ -47,9 +47,11 @@ async function main(): Promise<number> {
   const checks: Array<[string, boolean]> = [];
   try {
     // The server's own CLI installs extensions into its extensions folder, as `code --install-extension` does.
-    const installed = execFileSync(process.execPath, [serverMain, '--install-extension', vsix, '--extensions-dir', server.extensions, '--server-data-dir', server.serverData], {
+    const installed = execFileSync(serverNode(serverMain), [serverMain, '--install-extension', vsix, '--extensions-dir', server.extensions, '--server-data-dir', server.serverData], {
       encoding: 'utf8',
     });
+    const product = JSON.parse(fs.readFileSync(path.join(path.dirname(serverMain), '..', 'package.json'), 'utf8')) as { version: string };
+    say(`VS Code ${product.version} on Node ${execFileSync(serverNode(serverMain), ['--version'], { encoding: 'utf8' }).trim()}`);
     const folder = fs.readdirSync(server.extensions).find((name) => name.startsWith(`${EXTENSION_ID}-`));
     checks.push([`installed into the extensions folder as ${folder ?? '(nothing)'}`, Boolean(folder) && /successfully installed/i.test(installed)]);
     if (!folder) throw new Error(`the install said:\n${installed}`);
