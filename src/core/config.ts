@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { EngineChoice } from './engine';
 import { ConfigError } from './errors';
+import type { ConfigOrigin } from './errors';
 import { hostPatternProblem, normalizeHost } from './hosts';
 import { formatSize, parseSize } from './sizes';
 
@@ -52,8 +53,22 @@ export interface ContainerSettings {
    * decides. Set (even empty), the agent reaches nothing but these, through the egress proxy.
    */
   allow?: string[];
-  /** Names of host environment variables (or the editor's stored secrets) handed to the agent at start. */
+  /** Names of secrets handed to the agent at start: the editor's stored secrets, or host variables the user allowed. */
   secrets: string[];
+}
+
+/** The keys whose values are judged after loading, against the host and the user's settings. */
+export type OriginKey = 'dockerfile' | 'context' | 'volumes' | 'ports' | 'secrets' | 'network';
+export type ContainerOrigins = Partial<Record<OriginKey, ConfigOrigin>>;
+
+const originsOfSettings = new WeakMap<ContainerSettings, ContainerOrigins>();
+
+/**
+ * Where sandbox.toml set the keys of these settings that are judged only at `up` and `build` (host paths, the
+ * network, secrets), for the errors found then. Empty for settings not made by loadConfig.
+ */
+export function originsOf(settings: ContainerSettings): ContainerOrigins {
+  return originsOfSettings.get(settings) ?? {};
 }
 
 export interface AgentRole {
@@ -84,6 +99,8 @@ export interface SandboxConfig {
   engine: EngineChoice;
   /** `[sandbox] engine_host`: the engine's address, `unix:///path.sock` or `tcp://host:port`. */
   engineHost?: string;
+  /** Where engine_host was set. */
+  engineHostOrigin?: ConfigOrigin;
   warnings: ConfigWarning[];
 }
 
@@ -175,6 +192,7 @@ interface ContainerLayer {
   env?: Record<string, string>;
   allow?: string[];
   secrets?: string[];
+  origins?: ContainerOrigins;
 }
 
 interface RoleDraft {
@@ -207,6 +225,11 @@ class Reader {
 
   fail(keyPath: Path, detail: string): never {
     throw new ConfigError(this.display, this.line(keyPath), formatKeyPath(keyPath), detail);
+  }
+
+  origin(keyPath: Path): ConfigOrigin {
+    const line = this.line(keyPath);
+    return { file: this.display, ...(line !== undefined ? { line } : {}), key: formatKeyPath(keyPath) };
   }
 
   warn(keyPath: Path, message: string): void {
@@ -290,6 +313,7 @@ function buildConfig(reader: Reader): SandboxConfig {
   let defaultAgentName: string | undefined;
   let engine: EngineChoice = 'auto';
   let engineHost: string | undefined;
+  let engineHostOrigin: ConfigOrigin | undefined;
   if (has(doc, 'sandbox')) {
     const sandbox = reader.table(doc.sandbox, ['sandbox']);
     reader.checkKeys(sandbox, ['sandbox'], SANDBOX_KEYS);
@@ -307,7 +331,10 @@ function buildConfig(reader: Reader): SandboxConfig {
       defaultAgentName = value;
     }
     if (has(sandbox, 'engine')) engine = readEngine(reader, sandbox.engine, ['sandbox', 'engine']);
-    if (has(sandbox, 'engine_host')) engineHost = readEngineHost(reader, sandbox.engine_host, ['sandbox', 'engine_host']);
+    if (has(sandbox, 'engine_host')) {
+      engineHost = readEngineHost(reader, sandbox.engine_host, ['sandbox', 'engine_host']);
+      engineHostOrigin = reader.origin(['sandbox', 'engine_host']);
+    }
   }
 
   if (has(doc, 'agents')) {
@@ -362,6 +389,7 @@ function buildConfig(reader: Reader): SandboxConfig {
 
   const config: SandboxConfig = { defaults, agents, defaultAgent, maxParallelAgents, engine, warnings };
   if (engineHost !== undefined) config.engineHost = engineHost;
+  if (engineHostOrigin !== undefined) config.engineHostOrigin = engineHostOrigin;
   if (reader.absoluteFile !== undefined) config.file = reader.absoluteFile;
   return config;
 }
@@ -397,7 +425,10 @@ function readAgentLoop(reader: Reader, table: Table, tablePath: Path): Container
   if (has(table, 'container_image')) {
     layer.image = readImage(reader, table.container_image, [...tablePath, 'container_image']);
   }
-  if (has(table, 'network_mode')) layer.network = readNetwork(reader, table.network_mode, [...tablePath, 'network_mode']);
+  if (has(table, 'network_mode')) {
+    layer.network = readNetwork(reader, table.network_mode, [...tablePath, 'network_mode']);
+    layer.origins = { network: reader.origin([...tablePath, 'network_mode']) };
+  }
   if (has(table, 'memory_limit')) {
     layer.memoryBytes = readMemory(reader, table.memory_limit, [...tablePath, 'memory_limit']);
   }
@@ -435,6 +466,11 @@ function readContainer(reader: Reader, table: Table, tablePath: Path): Container
   if (has(table, 'env')) layer.env = readEnv(reader, table.env, at('env'));
   if (has(table, 'allow')) layer.allow = readAllow(reader, table.allow, at('allow'));
   if (has(table, 'secrets')) layer.secrets = readSecretNames(reader, table.secrets, at('secrets'));
+  const origins: ContainerOrigins = {};
+  for (const key of ['dockerfile', 'context', 'volumes', 'ports', 'secrets', 'network'] as const) {
+    if (has(table, key)) origins[key] = reader.origin(at(key));
+  }
+  layer.origins = origins;
   return layer;
 }
 
@@ -688,7 +724,12 @@ function checkRoleName(reader: Reader, name: string, keyPath: Path): void {
 // Merging
 
 function overlay(base: ContainerLayer, top: ContainerLayer): ContainerLayer {
-  const out: ContainerLayer = { ...base };
+  const out: ContainerLayer = { ...base, origins: { ...base.origins } };
+  const origins = out.origins!;
+  // A Dockerfile's context goes with it: an inherited context's origin too.
+  if (top.dockerfile !== undefined || top.image !== undefined) delete origins.context;
+  if (top.image !== undefined) delete origins.dockerfile;
+  for (const [key, origin] of Object.entries(top.origins ?? {}) as Array<[OriginKey, ConfigOrigin]>) origins[key] = origin;
   if (top.dockerfile !== undefined) {
     out.image = undefined;
     out.dockerfile = top.dockerfile;
@@ -736,6 +777,7 @@ function resolveContainer(layer: ContainerLayer): ContainerSettings {
     env,
     secrets: [...(layer.secrets ?? [])],
   };
+  originsOfSettings.set(settings, { ...layer.origins });
   if (layer.allow !== undefined) settings.allow = [...layer.allow];
   if (layer.dockerfile !== undefined) {
     settings.dockerfile = layer.dockerfile;
