@@ -4,6 +4,7 @@ import { engineName } from './core/engine';
 import type { EngineChoice } from './core/engine';
 import { errorMessage } from './core/errors';
 import { environmentPolicy } from './core/sandboxes';
+import { environmentSecrets, secretNamesFromEnv } from './core/secrets';
 import type { HostPolicy } from './core/sandboxes';
 import { secretKey } from './ui/secrets';
 import { BaseContentProvider, registerCommands } from './ui/commands';
@@ -57,11 +58,14 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
   const policy = (): HostPolicy => {
     const fromEnv = environmentPolicy();
     const machine = <T>(key: string): T | undefined => settings().inspect<T>(key)?.globalValue;
+    const fromEnvironment = environmentSecrets(process.env, [...(machine<string[]>(SETTINGS.secretsFromEnvironment) ?? []), ...secretNamesFromEnv()]);
     return {
       allowedVolumePaths: [...(machine<string[]>(SETTINGS.allowedVolumePaths) ?? []), ...fromEnv.allowedVolumePaths],
       exposeEngineSocket: machine<boolean>(SETTINGS.dangerouslyExposeEngineSocket) === true || fromEnv.exposeEngineSocket,
-      secrets: async (name) => (await context.secrets.get(secretKey(name))) || fromEnv.secrets(name),
+      // The editor's secret storage first; the editor's environment only for the names the user allowed.
+      secrets: async (name) => (await context.secrets.get(secretKey(name))) || fromEnvironment(name),
       egressHosts: fromEnv.egressHosts,
+      allowedEngineHosts: [...(machine<string[]>(SETTINGS.allowedEngineHosts) ?? []), ...fromEnv.allowedEngineHosts],
     };
   };
 

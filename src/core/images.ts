@@ -82,9 +82,16 @@ async function buildIfChanged(
   return { ref: tag, changed: true };
 }
 
-/** Every file of the context that the engine would receive, in a stable order, minus .dockerignore's. */
+/**
+ * Every file of the context that the engine would receive, in a stable order, minus .dockerignore's. Links are
+ * never followed: a link is sent as a link (its target's text), so one pointing outside the context sends
+ * nothing of what it points at, and the engine resolves COPY sources inside the context only.
+ */
 export async function collectContext(contextDir: string): Promise<ContextEntry[]> {
-  const ignoreText = await fs.readFile(path.join(contextDir, '.dockerignore'), 'utf8').catch(() => '');
+  // Read only as a file of its own: a .dockerignore that is a link is packed as a link, never followed.
+  const ignoreFile = path.join(contextDir, '.dockerignore');
+  const ignoreStats = await fs.lstat(ignoreFile).catch(() => undefined);
+  const ignoreText = ignoreStats?.isFile() ? await fs.readFile(ignoreFile, 'utf8') : '';
   const filter = ignore({ ignorecase: false }).add(ignoreText);
   const entries: ContextEntry[] = [];
   const walk = async (relative: string): Promise<void> => {

@@ -4,12 +4,12 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
-import { loadConfig } from './config';
-import type { AgentRole, SandboxConfig } from './config';
+import { loadConfig, originsOf } from './config';
+import type { AgentRole, ContainerSettings, SandboxConfig } from './config';
 import { demultiplex } from './demux';
-import { effectiveSelection, Engine, engineMessage } from './engine';
+import { ALLOWED_ENGINE_HOSTS_ENV, ALLOWED_ENGINE_HOSTS_SETTING, allowedEngineHostsFromEnv, effectiveSelection, Engine, engineHostAllowed, engineMessage } from './engine';
 import type { EngineInfo, EngineKind, EngineSelection, OutputSink } from './engine';
-import { ConflictError, SandboxError, SandboxNotFoundError } from './errors';
+import { configErrorAt, ConflictError, SandboxError, SandboxNotFoundError } from './errors';
 import { ensureImage, imageNamePart } from './images';
 import { LABEL } from './labels';
 import { sandboxUlimits } from './ulimits';
@@ -23,9 +23,10 @@ import { withLock } from './lock';
 import { agentEgressSettings, createEgress, egressLog, removeEgress, startEgress, stopEgress } from './egress';
 import { editorHazards } from './hazards';
 import type { HazardReport } from './hazards';
-import { environmentSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
+import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
 import type { SecretSource } from './secrets';
-import { allowedVolumePathsFromEnv, checkVolumes, defaultEngineSockets } from './volumes';
+import { allowedVolumePathsFromEnv, checkBuildSources, checkVolumes, defaultEngineSockets } from './volumes';
+import type { VolumePolicy } from './volumes';
 import { podmanSeccompOption } from './seccomp';
 import type { ChangedFile, GitIdentity, WorktreePaths } from './worktrees';
 
@@ -109,6 +110,8 @@ export interface HostPolicy {
   secrets: SecretSource;
   /** Extra `name:address` entries for the egress proxy's /etc/hosts (split-horizon names; test hosts). */
   egressHosts: string[];
+  /** Engine addresses sandbox.toml's engine_host may name beyond this machine's own (agentSandboxes.allowedEngineHosts). */
+  allowedEngineHosts: string[];
 }
 
 /** The policy of a command-line run: the environment says it. */
@@ -118,6 +121,7 @@ export function environmentPolicy(env: NodeJS.ProcessEnv = process.env): HostPol
     exposeEngineSocket: env.AGENT_SANDBOX_DANGEROUSLY_EXPOSE_ENGINE_SOCKET === '1',
     secrets: environmentSecrets(env),
     egressHosts: (env.AGENT_SANDBOX_EGRESS_HOSTS ?? '').split(',').map((entry) => entry.trim().replace('=', ':')).filter(Boolean),
+    allowedEngineHosts: allowedEngineHostsFromEnv(env),
   };
 }
 
@@ -154,11 +158,11 @@ export class Sandboxes {
   ): Promise<Sandboxes> {
     const repo = await Repository.open(workspace);
     const config = await loadConfig(repo.root, options.configFile);
-    const [engine, agentUser] = await Promise.all([
-      options.engine ?? Engine.connect(effectiveSelection({ engine: config.engine, host: config.engineHost }, options.engineSettings)),
-      agentUserFor(repo.root),
-    ]);
-    return new Sandboxes(repo, config, engine, agentUser, { ...environmentPolicy(), ...options.policy });
+    const policy = { ...environmentPolicy(), ...options.policy };
+    const selection = effectiveSelection({ engine: config.engine, host: config.engineHost }, options.engineSettings);
+    if (!options.engine) checkEngineHost(config, selection, options.engineSettings, policy);
+    const [engine, agentUser] = await Promise.all([options.engine ?? Engine.connect(selection), agentUserFor(repo.root)]);
+    return new Sandboxes(repo, config, engine, agentUser, policy);
   }
 
   role(agent?: string): AgentRole {
@@ -176,8 +180,28 @@ export class Sandboxes {
   }
 
   /** Builds (or pulls) the image of a role; skipped when nothing that decides it changed, unless `force`. */
-  build(agent: string | undefined, output: OutputSink, options: { force?: boolean; signal?: AbortSignal } = {}) {
-    return ensureImage(this.engine, this.role(agent).container, this.repo.name, output, { ...options, cacheDir: this.repo.stateRoot });
+  async build(agent: string | undefined, output: OutputSink, options: { force?: boolean; signal?: AbortSignal } = {}) {
+    const settings = await this.buildable(this.role(agent).container);
+    return ensureImage(this.engine, settings, this.repo.name, output, { ...options, cacheDir: this.repo.stateRoot });
+  }
+
+  /**
+   * The settings to build from: the Dockerfile and context checked by the rules of volumes (see
+   * checkBuildSources) and replaced by their real paths, so that the build reads exactly what was judged.
+   */
+  private async buildable(settings: ContainerSettings): Promise<ContainerSettings> {
+    const sources = await checkBuildSources(settings, this.hostPaths(), originsOf(settings));
+    return sources ? { ...settings, ...sources } : settings;
+  }
+
+  /** What a sandbox may read of the host: the workspace, and the folders the user allowed (see checkVolumes). */
+  private hostPaths(): VolumePolicy {
+    return {
+      workspaceRoot: this.repo.root,
+      gitCommonDir: this.repo.commonDir,
+      allowedOutside: this.policy.allowedVolumePaths,
+      engineSockets: [...defaultEngineSockets(), this.engineSocket()].filter((socket): socket is string => socket !== undefined),
+    };
   }
 
   async up(options: UpOptions): Promise<SandboxInfo> {
@@ -185,20 +209,19 @@ export class Sandboxes {
     validateSandboxName(options.name);
     const role = this.role(options.agent);
     // Independent checks at once: each is a round trip to the engine, git or the disk.
-    const [engine, , , , base, secrets] = await Promise.all([
+    // What sandbox.toml asks of the host is judged before anything is sent to the engine or made.
+    const [buildable, , secrets] = await Promise.all([
+      this.buildable(role.container),
+      checkVolumes(role.container.volumes, this.hostPaths(), originsOf(role.container).volumes),
+      resolveSecrets(role.container.secrets, this.policy.secrets),
+    ]);
+    const [engine, , , base] = await Promise.all([
       this.engine.info(),
       this.assertNameFree(options.name),
       this.assertRoomForAnother(),
-      checkVolumes(role.container.volumes, {
-        workspaceRoot: this.repo.root,
-        gitCommonDir: this.repo.commonDir,
-        allowedOutside: this.policy.allowedVolumePaths,
-        engineSockets: [...defaultEngineSockets(), this.engineSocket()].filter((socket): socket is string => socket !== undefined),
-      }),
       this.repo.resolveCommit(options.base ?? 'HEAD'),
-      resolveSecrets(role.container.secrets, this.policy.secrets),
     ]);
-    const image = await ensureImage(this.engine, role.container, this.repo.name, output, { signal: options.signal, cacheDir: this.repo.stateRoot });
+    const image = await ensureImage(this.engine, buildable, this.repo.name, output, { signal: options.signal, cacheDir: this.repo.stateRoot });
     const paths = await this.repo.createSandboxWorktree(options.name, base, this.agentUser, agentIdentity(options.name, role.name));
     const record: SandboxRecord = {
       name: options.name,
@@ -294,9 +317,14 @@ export class Sandboxes {
 
   /** The secrets a sandbox's role names, from the policy's source (at each start: they live in memory only). */
   private async secretsOf(name: string): Promise<Map<string, string>> {
+    return resolveSecrets(await this.secretNamesOf(name), this.policy.secrets);
+  }
+
+  /** The names of the secrets a sandbox's role has. */
+  private async secretNamesOf(name: string): Promise<string[]> {
     const record = await readRecord(this.repo.paths(name));
     const role = record ? this.config.agents[record.agent] : undefined;
-    return resolveSecrets(role?.container.secrets ?? [], this.policy.secrets);
+    return role?.container.secrets ?? [];
   }
 
   private async assertNameFree(name: string): Promise<void> {
@@ -395,7 +423,8 @@ export class Sandboxes {
     const [logs, denials, secrets] = await Promise.all([
       this.engine.logs(container.id, options),
       egressLog(this.engine, this.containerName(name), options),
-      this.secretsOf(name).catch(() => new Map<string, string>()),
+      // Every value known is masked, even when another one is missing now (a start would refuse; a read must not unmask).
+      this.secretNamesOf(name).then((names) => knownSecrets(names, this.policy.secrets)),
     ]);
     const stdout = logs.stdout.pipe(new SecretMask(secrets.values()));
     const stderr = new SecretMask(secrets.values());
@@ -642,6 +671,23 @@ export class Sandboxes {
     });
     return { input: stream, output: stream, resize, exitCode };
   }
+}
+
+/**
+ * Refuses an engine only the repository named: sandbox.toml's engine_host, in force (the user's settings name
+ * no engine), that is none of this machine's own engines and that the user did not allow. Nothing has been
+ * sent to it yet: not the build context, the task or the secrets, not even a ping.
+ */
+function checkEngineHost(config: SandboxConfig, selection: EngineSelection, settings: Partial<EngineSelection> | undefined, policy: HostPolicy): void {
+  const host = config.engineHost;
+  if (host === undefined || selection.host !== host || settings?.host?.trim() === host) return;
+  if (engineHostAllowed(host, policy.allowedEngineHosts)) return;
+  throw configErrorAt(
+    config.engineHostOrigin,
+    `the engine ${host} is named by the repository only: it is none of this machine's own engines (DOCKER_HOST, Docker's or Podman's socket) and you have not allowed it, and an engine receives the build context, the task and the secrets`,
+    `If you trust it, allow it in your user setting \`${ALLOWED_ENGINE_HOSTS_SETTING}\`, or on the command line with ${ALLOWED_ENGINE_HOSTS_ENV}=${host} (addresses separated by commas), ` +
+      'or choose the engine yourself (the user setting agentSandboxes.engineHost, or DOCKER_HOST). Otherwise remove engine_host from sandbox.toml.',
+  );
 }
 
 /**

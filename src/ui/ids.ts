@@ -12,6 +12,8 @@ export const SETTINGS = {
   revealLogsOnStart: 'revealLogsOnStart',
   allowedVolumePaths: 'allowedVolumePaths',
   dangerouslyExposeEngineSocket: 'dangerouslyExposeEngineSocket',
+  secretsFromEnvironment: 'secretsFromEnvironment',
+  allowedEngineHosts: 'allowedEngineHosts',
 } as const;
 
 export const COMMAND = {
