@@ -777,10 +777,26 @@ export function containerOptions(
       // Podman's init is catatonit: without it, creating the container fails (see Engine.translate).
       Init: true,
       Ulimits: ulimits,
+      // The agent's output is kept by the engine on the host's disk: capped, or an agent printing without end
+      // fills it. json-file on both engines (Podman's compat API takes it as its k8s-file driver).
+      LogConfig: containerLogConfig(engine.kind),
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges', ...(extras.securityOpt ?? [])],
     },
   };
+}
+
+/** The most of an agent's output the engine keeps on disk: Docker, in three files of 10 MiB; Podman, one of 30 MiB. */
+export const LOG_MAX_BYTES = 30 * 1024 ** 2;
+
+/**
+ * The engine's log options for a sandbox. Docker rotates json-file logs (`max-size` per file, `max-file`
+ * files), so `logs` shows the newest 20 to 30 MiB. Podman's json-file (its k8s-file) takes `max-size` only,
+ * as its log_size_max, and empties the file when it is reached, so `logs` shows what came after that.
+ */
+export function containerLogConfig(kind: EngineKind): { Type: string; Config: Record<string, string> } {
+  if (kind === 'podman') return { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES) } };
+  return { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES / 3), 'max-file': '3' } };
 }
 
 /** What a container gets beyond its role's settings, decided at create time. */

@@ -7,7 +7,7 @@ import type { AgentRole } from '../../src/core/config';
 import { allowedEngineHostsFromEnv, chooseEndpoint, effectiveSelection, Engine, engineHostAllowed, normalizeEvent, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from '../../src/core/engine';
 import { EngineUnavailableError, SandboxError } from '../../src/core/errors';
 import type { EngineEvent, EngineInfo } from '../../src/core/engine';
-import { containerOptions, networkName } from '../../src/core/sandboxes';
+import { containerOptions, LOG_MAX_BYTES, networkName } from '../../src/core/sandboxes';
 import type { SandboxRecord } from '../../src/core/sandboxes';
 import { MAX_NOFILE, readHardLimits, sandboxUlimits } from '../../src/core/ulimits';
 import type { WorktreePaths } from '../../src/core/worktrees';
@@ -187,7 +187,13 @@ describe('containerOptions on each engine', () => {
     assert.equal(host.UsernsMode, undefined);
     assert.deepEqual(host.Ulimits, ulimits);
     assert.equal(host.Init, true);
-    assert.deepEqual(host, { ...options(engine('docker')), Tmpfs: host.Tmpfs });
+    assert.deepEqual(host, { ...options(engine('docker')), Tmpfs: host.Tmpfs, LogConfig: host.LogConfig });
+  });
+
+  test('the agent\'s output kept on disk is capped: Docker rotates three json-file logs, Podman takes one max-size', () => {
+    assert.deepEqual(options(engine('docker')).LogConfig, { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES / 3), 'max-file': '3' } });
+    assert.deepEqual(options(engine('podman')).LogConfig, { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES) } });
+    assert.equal(LOG_MAX_BYTES, 30 * 1024 ** 2);
   });
 
   test('rootless Podman: keep-id, so the agent\'s files are the host user\'s; NAT is slirp4netns', () => {
