@@ -2,7 +2,7 @@
  * Loads sandbox.toml into one model. Two layouts are read: ours (`[sandbox.container]`, `[agents.*]`)
  * and AgentLoop's (`[orchestrator.container_sandbox]`); AgentLoop values apply first, ours on top.
  */
-import { readFile } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { isIP, isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
@@ -147,13 +147,32 @@ const AGENTLOOP_KEYS = [
 // ---------------------------------------------------------------------------------------------------
 // Public entry points
 
+/** The longest sandbox.toml read: far more than any configuration needs, far less than a hostile file could be. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 export async function loadConfig(workspaceRoot: string, file?: string): Promise<SandboxConfig> {
   const root = path.resolve(workspaceRoot);
   const absolute = path.resolve(root, file ?? CONFIG_FILE_NAME);
+  const refuse = (detail: string): never => {
+    throw new ConfigError(displayPath(absolute, root), undefined, undefined, detail, `Make ${CONFIG_FILE_NAME} a plain text file of at most ${formatSize(MAX_CONFIG_BYTES)}.`);
+  };
   let text: string;
   try {
-    text = await readFile(absolute, 'utf8');
+    // A repository's file is read as data, and boundedly: a FIFO or a device (a link to /dev/zero) would never end.
+    const stats = await stat(absolute);
+    if (!stats.isFile()) refuse('is not a regular file (a folder, a FIFO or a device), so it is not read');
+    if (stats.size > MAX_CONFIG_BYTES) refuse(`is ${stats.size} bytes long, more than the ${formatSize(MAX_CONFIG_BYTES)} read`);
+    const handle = await open(absolute, 'r');
+    try {
+      const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      if (bytesRead > MAX_CONFIG_BYTES) refuse(`is more than the ${formatSize(MAX_CONFIG_BYTES)} read`);
+      text = buffer.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return buildConfig(new Reader('', undefined, root));
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigError(displayPath(absolute, root), undefined, undefined, `cannot read the file: ${reason}`);
