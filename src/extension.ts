@@ -66,6 +66,8 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
       secrets: async (name) => (await context.secrets.get(secretKey(name))) || fromEnvironment(name),
       egressHosts: fromEnv.egressHosts,
       allowedEngineHosts: [...(machine<string[]>(SETTINGS.allowedEngineHosts) ?? []), ...fromEnv.allowedEngineHosts],
+      allowHostNetwork: machine<boolean>(SETTINGS.allowHostNetwork) === true || fromEnv.allowHostNetwork,
+      allowPublicPorts: machine<boolean>(SETTINGS.allowPublicPorts) === true || fromEnv.allowPublicPorts,
     };
   };
 

@@ -25,7 +25,7 @@ import { editorHazards } from './hazards';
 import type { HazardReport } from './hazards';
 import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
 import type { SecretSource } from './secrets';
-import { allowedVolumePathsFromEnv, checkBuildSources, checkVolumes, defaultEngineSockets } from './volumes';
+import { allowedVolumePathsFromEnv, checkBuildSources, checkVolumes, defaultEngineSockets, hostToolFolders } from './volumes';
 import type { VolumePolicy } from './volumes';
 import { podmanSeccompOption } from './seccomp';
 import type { ChangedFile, GitIdentity, WorktreePaths } from './worktrees';
@@ -112,7 +112,16 @@ export interface HostPolicy {
   egressHosts: string[];
   /** Engine addresses sandbox.toml's engine_host may name beyond this machine's own (agentSandboxes.allowedEngineHosts). */
   allowedEngineHosts: string[];
+  /** sandbox.toml may ask for `network = "host"` (agentSandboxes.allowHostNetwork). */
+  allowHostNetwork: boolean;
+  /** sandbox.toml may publish ports on addresses other than loopback (agentSandboxes.allowPublicPorts). */
+  allowPublicPorts: boolean;
 }
+
+/** The user's consent, on the command line, to sandbox.toml's `network = "host"`. */
+export const ALLOW_HOST_NETWORK_ENV = 'AGENT_SANDBOX_ALLOW_HOST_NETWORK';
+/** The user's consent, on the command line, to ports published on addresses other than loopback. */
+export const ALLOW_PUBLIC_PORTS_ENV = 'AGENT_SANDBOX_ALLOW_PUBLIC_PORTS';
 
 /** The policy of a command-line run: the environment says it. */
 export function environmentPolicy(env: NodeJS.ProcessEnv = process.env): HostPolicy {
@@ -122,6 +131,8 @@ export function environmentPolicy(env: NodeJS.ProcessEnv = process.env): HostPol
     secrets: environmentSecrets(env),
     egressHosts: (env.AGENT_SANDBOX_EGRESS_HOSTS ?? '').split(',').map((entry) => entry.trim().replace('=', ':')).filter(Boolean),
     allowedEngineHosts: allowedEngineHostsFromEnv(env),
+    allowHostNetwork: env[ALLOW_HOST_NETWORK_ENV] === '1',
+    allowPublicPorts: env[ALLOW_PUBLIC_PORTS_ENV] === '1',
   };
 }
 
@@ -190,17 +201,20 @@ export class Sandboxes {
    * checkBuildSources) and replaced by their real paths, so that the build reads exactly what was judged.
    */
   private async buildable(settings: ContainerSettings): Promise<ContainerSettings> {
-    const sources = await checkBuildSources(settings, this.hostPaths(), originsOf(settings));
+    const sources = await checkBuildSources(settings, await this.hostPaths(), originsOf(settings));
     return sources ? { ...settings, ...sources } : settings;
   }
 
   /** What a sandbox may read of the host: the workspace, and the folders the user allowed (see checkVolumes). */
-  private hostPaths(): VolumePolicy {
+  private async hostPaths(): Promise<VolumePolicy> {
+    // git's own reading of core.hooksPath (husky sets it): the agent must not write the hooks the host runs.
+    const hooksPath = (await this.repo.run(['config', '--get', 'core.hooksPath']).catch(() => '')).trim() || undefined;
     return {
       workspaceRoot: this.repo.root,
       gitCommonDir: this.repo.commonDir,
       allowedOutside: this.policy.allowedVolumePaths,
       engineSockets: [...defaultEngineSockets(), this.engineSocket()].filter((socket): socket is string => socket !== undefined),
+      hostToolFolders: hostToolFolders(this.repo.root, hooksPath),
     };
   }
 
@@ -210,9 +224,10 @@ export class Sandboxes {
     const role = this.role(options.agent);
     // Independent checks at once: each is a round trip to the engine, git or the disk.
     // What sandbox.toml asks of the host is judged before anything is sent to the engine or made.
-    const [buildable, , secrets] = await Promise.all([
+    const [buildable, , , secrets] = await Promise.all([
       this.buildable(role.container),
-      checkVolumes(role.container.volumes, this.hostPaths(), originsOf(role.container).volumes),
+      this.hostPaths().then((places) => checkVolumes(role.container.volumes, places, originsOf(role.container).volumes)),
+      checkNetworkExposure(role.container, this.policy),
       resolveSecrets(role.container.secrets, this.policy.secrets),
     ]);
     const [engine, , , base] = await Promise.all([
@@ -671,6 +686,35 @@ export class Sandboxes {
     });
     return { input: stream, output: stream, resize, exitCode };
   }
+}
+
+/**
+ * Refuses what would open the machine's network to or for the agent without the user's consent: the host's
+ * network (its loopback services and abstract unix sockets: D-Bus, X11, containerd's shim), and ports
+ * published on an address other than loopback (reachable from other machines).
+ */
+export function checkNetworkExposure(settings: ContainerSettings, policy: Pick<HostPolicy, 'allowHostNetwork' | 'allowPublicPorts'>): void {
+  const origins = originsOf(settings);
+  if (settings.network === 'host' && !policy.allowHostNetwork) {
+    throw configErrorAt(
+      origins.network,
+      'network = "host" gives the agent this machine\'s own network: every service listening on its loopback (databases, an engine\'s TCP API, development servers) and its abstract unix sockets (D-Bus, X11, containerd\'s shim), which no container should reach',
+      `If you mean it, allow it in your user setting \`agentSandboxes.allowHostNetwork\`, or on the command line with ${ALLOW_HOST_NETWORK_ENV}=1. Otherwise use network = "nat" (with ports to publish) or "none".`,
+    );
+  }
+  if (settings.network !== 'nat' || settings.allow !== undefined || policy.allowPublicPorts) return;
+  const open = settings.ports.find((port) => !isLoopback(port.hostIp));
+  if (open) {
+    throw configErrorAt(
+      origins.ports,
+      `the port ${open.containerPort}/${open.protocol} is published on ${open.hostIp}, where other machines reach what the agent serves (its files, its secrets)`,
+      `Publish on loopback (write the port without an address: "${open.hostPort ?? ''}${open.hostPort ? ':' : ''}${open.containerPort}"), or if you mean it, allow it in your user setting \`agentSandboxes.allowPublicPorts\`, or on the command line with ${ALLOW_PUBLIC_PORTS_ENV}=1.`,
+    );
+  }
+}
+
+function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === '::1' || /^::ffff:127\./i.test(address);
 }
 
 /**

@@ -30,6 +30,19 @@ export interface VolumePolicy {
   home?: string;
   /** Known engine socket paths; defaults to defaultEngineSockets(). */
   engineSockets?: string[];
+  /**
+   * Folders of the workspace whose files tools on the host run or obey without being asked: git's hooks folder
+   * when core.hooksPath moves it (husky's `.husky/_`), and by default `.husky` and `.vscode` (tasks, launch
+   * configurations and settings an editor acts on). Never mounted read-write. Defaults to hostToolFolders().
+   */
+  hostToolFolders?: string[];
+}
+
+/** The folders of a workspace that host tools act on (see VolumePolicy.hostToolFolders), given core.hooksPath if set. */
+export function hostToolFolders(workspaceRoot: string, hooksPath?: string): string[] {
+  const folders = [path.join(workspaceRoot, '.vscode'), path.join(workspaceRoot, '.husky')];
+  if (hooksPath) folders.push(path.resolve(workspaceRoot, hooksPath));
+  return folders;
 }
 
 /**
@@ -122,6 +135,8 @@ interface Places {
   sockets: string[];
   /** The common git dir, and the workspace's own `.git` (a file pointing elsewhere in a linked worktree). */
   git: string[];
+  /** Folders whose files host tools run (hooks) or obey (editor settings and tasks). */
+  tools: string[];
 }
 
 async function protectedPlaces(policy: VolumePolicy): Promise<Places> {
@@ -136,6 +151,7 @@ async function protectedPlaces(policy: VolumePolicy): Promise<Places> {
     home: await bothForms([home]),
     sockets: await bothForms(sockets),
     git: await bothForms(gitDirs),
+    tools: await bothForms(policy.hostToolFolders ?? hostToolFolders(workspaceRoot)),
   };
 }
 
@@ -252,6 +268,15 @@ async function judge(subject: Subject, real: string, places: Places): Promise<vo
         `${what}, mounted read-write`,
         'hooks and config the agent writes there run on the host the next time you run git',
         `Mount it read-only (${subject.readOnlyForm}), or mount a folder that does not hold the repository's .git.`,
+      );
+    }
+    for (const folder of places.tools) {
+      const what = isWithin(real, folder) ? `is ${real === folder ? '' : 'inside '}${folder}` : isWithin(folder, real) ? `contains ${folder}` : undefined;
+      if (what === undefined) continue;
+      refuse(
+        `${what}, mounted read-write`,
+        'tools on the host run or obey the files there without asking (git hooks through core.hooksPath or husky, the editor\'s tasks, launch configurations and settings)',
+        `Mount it read-only (${subject.readOnlyForm}), or mount a folder that holds none of them.`,
       );
     }
   }

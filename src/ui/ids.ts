@@ -14,6 +14,8 @@ export const SETTINGS = {
   dangerouslyExposeEngineSocket: 'dangerouslyExposeEngineSocket',
   secretsFromEnvironment: 'secretsFromEnvironment',
   allowedEngineHosts: 'allowedEngineHosts',
+  allowHostNetwork: 'allowHostNetwork',
+  allowPublicPorts: 'allowPublicPorts',
 } as const;
 
 export const COMMAND = {

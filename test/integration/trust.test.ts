@@ -209,3 +209,33 @@ describe('two ups of one name at the same moment (finding 12)', () => {
     }
   });
 });
+
+describe('the network sandbox.toml asks for', () => {
+  test('network = "host" and a port on 0.0.0.0 are refused before anything is made, until the user allows them', async () => {
+    const host = await makeRepo(tomlWith('exit 0').replace('network = "none"', 'network = "host"'));
+    const refused = await cli(['up', 'hostnet', '--agent', 'engineer'], { cwd: host });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /sandbox\.toml:3: sandbox\.container\.network: network = "host" gives the agent this machine's own network/);
+    assert.match(refused.stderr, /AGENT_SANDBOX_ALLOW_HOST_NETWORK=1/);
+    await assertNothingMade(host, 'hostnet');
+    await cliOk(['up', 'hostnet', '--agent', 'engineer', '--wait'], { cwd: host, env: { AGENT_SANDBOX_ALLOW_HOST_NETWORK: '1' } });
+
+    const ports = await makeRepo(tomlWith('exit 0').replace('network = "none"', 'network = "nat"\nports = ["0.0.0.0::80"]'));
+    const open = await cli(['up', 'public', '--agent', 'engineer'], { cwd: ports });
+    assert.equal(open.code, 1);
+    assert.match(open.stderr, /sandbox\.toml:4: sandbox\.container\.ports: the port 80\/tcp is published on 0\.0\.0\.0/);
+    assert.match(open.stderr, /AGENT_SANDBOX_ALLOW_PUBLIC_PORTS=1/);
+    await assertNothingMade(ports, 'public');
+  });
+
+  test('a read-write volume of .vscode or .husky is refused; read-only it is mounted', async () => {
+    const repo = await makeRepo(tomlWith('sleep 300', 'volumes = [".vscode:/editor"]\n'), { '.vscode/tasks.json': '{}\n' });
+    const refused = await cli(['up', 'tools', '--agent', 'engineer'], { cwd: repo });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /sandbox\.toml:\d+: agents\.engineer\.volumes: Volume .*\.vscode:\/editor is .*\.vscode, mounted read-write/);
+    await assertNothingMade(repo, 'tools');
+    await fs.writeFile(path.join(repo, 'sandbox.toml'), tomlWith('sleep 300', 'volumes = [".vscode:/editor:ro"]\n'));
+    await cliOk(['up', 'tools', '--agent', 'engineer'], { cwd: repo });
+    assert.equal((await cliOk(['exec', 'tools', '--', 'cat', '/editor/tasks.json'], { cwd: repo })).stdout, '{}\n');
+  });
+});

@@ -14,6 +14,7 @@ import {
   checkBuildSources,
   checkVolumes,
   defaultEngineSockets,
+  hostToolFolders,
 } from '../../src/core/volumes';
 import type { VolumePolicy } from '../../src/core/volumes';
 
@@ -381,5 +382,25 @@ describe('checkBuildSources: a Dockerfile and its context obey the rules of volu
 
   test('the engine socket, or a folder holding it, is never a context, even when allowed', async () => {
     await buildRefused({ dockerfile: path.join(ws, 'image', 'Dockerfile'), context: runDir }, [/contains the container engine socket/], { allowedOutside: [T] });
+  });
+});
+
+describe('checkVolumes: folders host tools act on are never mounted read-write', () => {
+  before(async () => {
+    for (const dir of ['.vscode', '.husky/_', 'tools/hooks', 'src']) await mkdir(path.join(ws, dir), { recursive: true });
+  });
+
+  test('.vscode, .husky (and inside it), and core.hooksPath\'s folder are refused read-write, through links too', async () => {
+    await refuses(volume(path.join(ws, '.vscode')), ['mounted read-write', 'tasks']);
+    await refuses(volume(path.join(ws, '.husky', '_')), [/is inside .*\.husky, mounted read-write/]);
+    const tools = policy({ hostToolFolders: hostToolFolders(ws, 'tools/hooks') });
+    await refuses(volume(path.join(ws, 'tools')), [/contains .*tools\/hooks, mounted read-write/], tools);
+    await symlink(path.join(ws, '.vscode'), path.join(ws, 'editor-link'));
+    await refuses(volume(path.join(ws, 'editor-link')), [/resolves to .*\.vscode/]);
+  });
+
+  test('read-only they pass, and so does any other folder of the workspace read-write', async () => {
+    await accepts([volume(path.join(ws, '.vscode'), true), volume(path.join(ws, '.husky'), true, '/husky')]);
+    await accepts([volume(path.join(ws, 'src'))], { hostToolFolders: hostToolFolders(ws, 'tools/hooks') });
   });
 });
