@@ -196,7 +196,6 @@ describe('two ups of one name at the same moment (finding 12)', () => {
       const codes = results.map((r) => r.code).sort();
       assert.deepEqual(codes, [0, 1], results.map((r) => r.stderr).join('\n---\n'));
       const loser = results.find((r) => r.code !== 0)!;
-      assert.match(loser.stderr, new RegExp(`A sandbox named "${name}" already exists`));
       // The winner's sandbox is whole: worktree, branch, state, container, and it runs.
       const state = path.join(repo, '.git', 'agent-sandboxes', 'state', name);
       await fs.access(path.join(state, 'sandbox.json'));
@@ -205,6 +204,7 @@ describe('two ups of one name at the same moment (finding 12)', () => {
       const [info] = JSON.parse((await cliOk(['ls', '--json'], { cwd: repo })).stdout).filter((s: { name: string }) => s.name === name);
       assert.equal(info.state, 'running');
       assert.equal((await cliOk(['exec', name, '--', 'sh', '-c', 'git status --short | wc -l'], { cwd: repo })).stdout.trim(), '0');
+      assert.match(loser.stderr, new RegExp(`A sandbox named "${name}" already exists`));
       await cliOk(['rm', '--force', name], { cwd: repo });
     }
   });
