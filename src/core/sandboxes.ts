@@ -222,15 +222,13 @@ export class Sandboxes {
     const output = options.output ?? (() => undefined);
     validateSandboxName(options.name);
     const role = this.role(options.agent);
-    // Independent checks at once: each is a round trip to the engine, git or the disk.
-    // What sandbox.toml asks of the host is judged before anything is sent to the engine or made.
-    const [buildable, , , secrets] = await Promise.all([
+    checkNetworkExposure(role.container, this.policy);
+    // Independent checks at once: each is a round trip to the engine, git or the disk. What sandbox.toml asks
+    // of the host (its build context, volumes, secrets) is judged before anything is built, sent or made.
+    const [buildable, , secrets, engine, , , base] = await Promise.all([
       this.buildable(role.container),
       this.hostPaths().then((places) => checkVolumes(role.container.volumes, places, originsOf(role.container).volumes)),
-      checkNetworkExposure(role.container, this.policy),
       resolveSecrets(role.container.secrets, this.policy.secrets),
-    ]);
-    const [engine, , , base] = await Promise.all([
       this.engine.info(),
       this.assertNameFree(options.name),
       this.assertRoomForAnother(),
