@@ -3,13 +3,12 @@ import * as vscode from 'vscode';
 import { engineName } from './core/engine';
 import type { EngineChoice } from './core/engine';
 import { errorMessage } from './core/errors';
-import { environmentPolicy } from './core/sandboxes';
 import type { HostPolicy } from './core/sandboxes';
-import { secretKey } from './ui/secrets';
 import { BaseContentProvider, registerCommands } from './ui/commands';
 import { ConfigDiagnostics } from './ui/diagnostics';
 import { BASE_SCHEME, SETTINGS, VIEW_ID } from './ui/ids';
 import { LogChannels } from './ui/logChannels';
+import { userPolicy } from './ui/policy';
 import { registerPodmanCommands } from './ui/podman';
 import { SandboxModel } from './ui/model';
 import { SandboxStatusBar } from './ui/statusBar';
@@ -54,16 +53,7 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
   });
 
   // Read from the user's (machine) settings only: workspace settings travel with the repository.
-  const policy = (): HostPolicy => {
-    const fromEnv = environmentPolicy();
-    const machine = <T>(key: string): T | undefined => settings().inspect<T>(key)?.globalValue;
-    return {
-      allowedVolumePaths: [...(machine<string[]>(SETTINGS.allowedVolumePaths) ?? []), ...fromEnv.allowedVolumePaths],
-      exposeEngineSocket: machine<boolean>(SETTINGS.dangerouslyExposeEngineSocket) === true || fromEnv.exposeEngineSocket,
-      secrets: async (name) => (await context.secrets.get(secretKey(name))) || fromEnv.secrets(name),
-      egressHosts: fromEnv.egressHosts,
-    };
-  };
+  const policy = (): HostPolicy => userPolicy(settings(), context.secrets);
 
   const model = new SandboxModel(folder, engineSettings, configPath, log, policy);
   const logs = new LogChannels(model, log);

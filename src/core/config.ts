@@ -2,13 +2,14 @@
  * Loads sandbox.toml into one model. Two layouts are read: ours (`[sandbox.container]`, `[agents.*]`)
  * and AgentLoop's (`[orchestrator.container_sandbox]`); AgentLoop values apply first, ours on top.
  */
-import { readFile } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { isIP, isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { EngineChoice } from './engine';
 import { ConfigError } from './errors';
+import type { ConfigOrigin } from './errors';
 import { hostPatternProblem, normalizeHost } from './hosts';
 import { formatSize, parseSize } from './sizes';
 
@@ -52,8 +53,22 @@ export interface ContainerSettings {
    * decides. Set (even empty), the agent reaches nothing but these, through the egress proxy.
    */
   allow?: string[];
-  /** Names of host environment variables (or the editor's stored secrets) handed to the agent at start. */
+  /** Names of secrets handed to the agent at start: the editor's stored secrets, or host variables the user allowed. */
   secrets: string[];
+}
+
+/** The keys whose values are judged after loading, against the host and the user's settings. */
+export type OriginKey = 'dockerfile' | 'context' | 'volumes' | 'ports' | 'secrets' | 'network';
+export type ContainerOrigins = Partial<Record<OriginKey, ConfigOrigin>>;
+
+const originsOfSettings = new WeakMap<ContainerSettings, ContainerOrigins>();
+
+/**
+ * Where sandbox.toml set the keys of these settings that are judged only at `up` and `build` (host paths, the
+ * network, secrets), for the errors found then. Empty for settings not made by loadConfig.
+ */
+export function originsOf(settings: ContainerSettings): ContainerOrigins {
+  return originsOfSettings.get(settings) ?? {};
 }
 
 export interface AgentRole {
@@ -84,6 +99,8 @@ export interface SandboxConfig {
   engine: EngineChoice;
   /** `[sandbox] engine_host`: the engine's address, `unix:///path.sock` or `tcp://host:port`. */
   engineHost?: string;
+  /** Where engine_host was set. */
+  engineHostOrigin?: ConfigOrigin;
   warnings: ConfigWarning[];
 }
 
@@ -130,13 +147,32 @@ const AGENTLOOP_KEYS = [
 // ---------------------------------------------------------------------------------------------------
 // Public entry points
 
+/** The longest sandbox.toml read: far more than any configuration needs, far less than a hostile file could be. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 export async function loadConfig(workspaceRoot: string, file?: string): Promise<SandboxConfig> {
   const root = path.resolve(workspaceRoot);
   const absolute = path.resolve(root, file ?? CONFIG_FILE_NAME);
+  const refuse = (detail: string): never => {
+    throw new ConfigError(displayPath(absolute, root), undefined, undefined, detail, `Make ${CONFIG_FILE_NAME} a plain text file of at most ${formatSize(MAX_CONFIG_BYTES)}.`);
+  };
   let text: string;
   try {
-    text = await readFile(absolute, 'utf8');
+    // A repository's file is read as data, and boundedly: a FIFO or a device (a link to /dev/zero) would never end.
+    const stats = await stat(absolute);
+    if (!stats.isFile()) refuse('is not a regular file (a folder, a FIFO or a device), so it is not read');
+    if (stats.size > MAX_CONFIG_BYTES) refuse(`is ${stats.size} bytes long, more than the ${formatSize(MAX_CONFIG_BYTES)} read`);
+    const handle = await open(absolute, 'r');
+    try {
+      const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      if (bytesRead > MAX_CONFIG_BYTES) refuse(`is more than the ${formatSize(MAX_CONFIG_BYTES)} read`);
+      text = buffer.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return buildConfig(new Reader('', undefined, root));
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigError(displayPath(absolute, root), undefined, undefined, `cannot read the file: ${reason}`);
@@ -175,6 +211,7 @@ interface ContainerLayer {
   env?: Record<string, string>;
   allow?: string[];
   secrets?: string[];
+  origins?: ContainerOrigins;
 }
 
 interface RoleDraft {
@@ -207,6 +244,11 @@ class Reader {
 
   fail(keyPath: Path, detail: string): never {
     throw new ConfigError(this.display, this.line(keyPath), formatKeyPath(keyPath), detail);
+  }
+
+  origin(keyPath: Path): ConfigOrigin {
+    const line = this.line(keyPath);
+    return { file: this.display, ...(line !== undefined ? { line } : {}), key: formatKeyPath(keyPath) };
   }
 
   warn(keyPath: Path, message: string): void {
@@ -290,6 +332,7 @@ function buildConfig(reader: Reader): SandboxConfig {
   let defaultAgentName: string | undefined;
   let engine: EngineChoice = 'auto';
   let engineHost: string | undefined;
+  let engineHostOrigin: ConfigOrigin | undefined;
   if (has(doc, 'sandbox')) {
     const sandbox = reader.table(doc.sandbox, ['sandbox']);
     reader.checkKeys(sandbox, ['sandbox'], SANDBOX_KEYS);
@@ -307,7 +350,10 @@ function buildConfig(reader: Reader): SandboxConfig {
       defaultAgentName = value;
     }
     if (has(sandbox, 'engine')) engine = readEngine(reader, sandbox.engine, ['sandbox', 'engine']);
-    if (has(sandbox, 'engine_host')) engineHost = readEngineHost(reader, sandbox.engine_host, ['sandbox', 'engine_host']);
+    if (has(sandbox, 'engine_host')) {
+      engineHost = readEngineHost(reader, sandbox.engine_host, ['sandbox', 'engine_host']);
+      engineHostOrigin = reader.origin(['sandbox', 'engine_host']);
+    }
   }
 
   if (has(doc, 'agents')) {
@@ -362,6 +408,7 @@ function buildConfig(reader: Reader): SandboxConfig {
 
   const config: SandboxConfig = { defaults, agents, defaultAgent, maxParallelAgents, engine, warnings };
   if (engineHost !== undefined) config.engineHost = engineHost;
+  if (engineHostOrigin !== undefined) config.engineHostOrigin = engineHostOrigin;
   if (reader.absoluteFile !== undefined) config.file = reader.absoluteFile;
   return config;
 }
@@ -397,7 +444,10 @@ function readAgentLoop(reader: Reader, table: Table, tablePath: Path): Container
   if (has(table, 'container_image')) {
     layer.image = readImage(reader, table.container_image, [...tablePath, 'container_image']);
   }
-  if (has(table, 'network_mode')) layer.network = readNetwork(reader, table.network_mode, [...tablePath, 'network_mode']);
+  if (has(table, 'network_mode')) {
+    layer.network = readNetwork(reader, table.network_mode, [...tablePath, 'network_mode']);
+    layer.origins = { network: reader.origin([...tablePath, 'network_mode']) };
+  }
   if (has(table, 'memory_limit')) {
     layer.memoryBytes = readMemory(reader, table.memory_limit, [...tablePath, 'memory_limit']);
   }
@@ -435,6 +485,11 @@ function readContainer(reader: Reader, table: Table, tablePath: Path): Container
   if (has(table, 'env')) layer.env = readEnv(reader, table.env, at('env'));
   if (has(table, 'allow')) layer.allow = readAllow(reader, table.allow, at('allow'));
   if (has(table, 'secrets')) layer.secrets = readSecretNames(reader, table.secrets, at('secrets'));
+  const origins: ContainerOrigins = {};
+  for (const key of ['dockerfile', 'context', 'volumes', 'ports', 'secrets', 'network'] as const) {
+    if (has(table, key)) origins[key] = reader.origin(at(key));
+  }
+  layer.origins = origins;
   return layer;
 }
 
@@ -699,7 +754,12 @@ function checkRoleName(reader: Reader, name: string, keyPath: Path): void {
 // Merging
 
 function overlay(base: ContainerLayer, top: ContainerLayer): ContainerLayer {
-  const out: ContainerLayer = { ...base };
+  const out: ContainerLayer = { ...base, origins: { ...base.origins } };
+  const origins = out.origins!;
+  // A Dockerfile's context goes with it: an inherited context's origin too.
+  if (top.dockerfile !== undefined || top.image !== undefined) delete origins.context;
+  if (top.image !== undefined) delete origins.dockerfile;
+  for (const [key, origin] of Object.entries(top.origins ?? {}) as Array<[OriginKey, ConfigOrigin]>) origins[key] = origin;
   if (top.dockerfile !== undefined) {
     out.image = undefined;
     out.dockerfile = top.dockerfile;
@@ -747,6 +807,7 @@ function resolveContainer(layer: ContainerLayer): ContainerSettings {
     env,
     secrets: [...(layer.secrets ?? [])],
   };
+  originsOfSettings.set(settings, { ...layer.origins });
   if (layer.allow !== undefined) settings.allow = [...layer.allow];
   if (layer.dockerfile !== undefined) {
     settings.dockerfile = layer.dockerfile;

@@ -98,6 +98,46 @@ export function effectiveSelection(fromConfig: EngineSelection, fromSettings?: P
   return fromConfig;
 }
 
+/** The editor setting listing engine addresses that sandbox.toml's `engine_host` may name. */
+export const ALLOWED_ENGINE_HOSTS_SETTING = 'agentSandboxes.allowedEngineHosts';
+/** The same list for the command line: addresses separated by commas. */
+export const ALLOWED_ENGINE_HOSTS_ENV = 'AGENT_SANDBOX_ALLOWED_ENGINE_HOSTS';
+
+/** The addresses listed in AGENT_SANDBOX_ALLOWED_ENGINE_HOSTS. */
+export function allowedEngineHostsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env[ALLOWED_ENGINE_HOSTS_ENV] ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+}
+
+/**
+ * This machine's own engines, which a repository may choose between without asking (as `engine` does):
+ * DOCKER_HOST, Docker's sockets, and rootful and rootless Podman's.
+ */
+export function localEngineAddresses(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string[] {
+  const rootless = podmanRootlessSocket(env, uid);
+  const sockets = [DOCKER_SOCKET, '/run/docker.sock', PODMAN_ROOTFUL_SOCKET, ...(rootless ? [rootless] : [])];
+  const dockerHost = env.DOCKER_HOST?.trim();
+  return [...(dockerHost ? [dockerHost] : []), ...sockets.map((socket) => `unix://${socket}`)];
+}
+
+/** An address written two ways (`unix:///run//docker.sock`, `tcp://h:1/`) compared as one. */
+function sameAddress(a: string, b: string): boolean {
+  const normal = (address: string) => {
+    const text = address.trim();
+    if (text.startsWith('unix://')) return `unix://${path.posix.normalize(text.slice('unix://'.length))}`;
+    return text.replace(/\/+$/, '').toLowerCase();
+  };
+  return normal(a) === normal(b);
+}
+
+/**
+ * Whether sandbox.toml's `engine_host` may be used: it is one of this machine's own engines, or the user
+ * allowed it (agentSandboxes.allowedEngineHosts, AGENT_SANDBOX_ALLOWED_ENGINE_HOSTS). The engine receives the
+ * build context, the task and the secrets, so a repository must not pick a remote one on its own.
+ */
+export function engineHostAllowed(host: string, allowed: readonly string[], env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): boolean {
+  return [...localEngineAddresses(env, uid), ...allowed].some((address) => sameAddress(address, host));
+}
+
 export interface EngineOptions {
   socketPath?: string;
   host?: string;

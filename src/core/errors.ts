@@ -21,9 +21,24 @@ export class ConfigError extends SandboxError {
     readonly line: number | undefined,
     readonly key: string | undefined,
     readonly detail: string,
+    hint?: string,
   ) {
-    super(`${file}${line ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${detail}`);
+    super(`${file}${line ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${detail}`, hint);
   }
+}
+
+/** Where sandbox.toml (or the AgentLoop layout) set a value: for errors found after loading, in its words. */
+export interface ConfigOrigin {
+  /** As shown in messages: relative to the workspace root when inside it. */
+  file: string;
+  line?: number;
+  /** The key path, as written in TOML (`agents.reviewer.context`). */
+  key: string;
+}
+
+/** A ConfigError about a value sandbox.toml set, found after loading (a path that leads outside, an engine not allowed). */
+export function configErrorAt(origin: ConfigOrigin | undefined, detail: string, hint?: string): SandboxError {
+  return origin ? new ConfigError(origin.file, origin.line, origin.key, detail, hint) : new SandboxError(detail, hint);
 }
 
 /** The container engine cannot be reached, or refuses us. */

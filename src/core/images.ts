@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import ignore from '@balena/dockerignore';
@@ -26,11 +26,14 @@ interface ContextEntry {
   kind: 'file' | 'directory' | 'symlink';
   mode: number;
   linkTarget?: string;
+  /** For a file: the real path of the context it must still be inside when it is read. */
+  root?: string;
 }
 
 /**
  * Makes sure the image for a container exists: pulls a configured image when the engine lacks it, or builds
- * a Dockerfile unless an image built from the very same Dockerfile and context is there already.
+ * a Dockerfile unless an image built from the very same Dockerfile and context is there already. The
+ * Dockerfile and context are real paths that passed checkBuildSources.
  */
 export async function ensureImage(
   engine: Engine,
@@ -56,10 +59,12 @@ async function buildIfChanged(
   output: OutputSink,
   options: { force?: boolean; signal?: AbortSignal; cacheDir?: string },
 ): Promise<ImageResult> {
-  const dockerfileText = await fs.readFile(dockerfile).catch(() => {
+  const dockerfileText = await readUnfollowed(dockerfile, path.dirname(dockerfile)).catch((error: Error) => {
+    if (error instanceof ImageError) throw error;
     throw new ImageError(`The Dockerfile ${dockerfile} cannot be read.`, 'Check `dockerfile` in sandbox.toml: it is relative to the workspace root.');
   });
   const entries = await collectContext(contextDir).catch((error: NodeJS.ErrnoException) => {
+    if (error instanceof ImageError) throw error;
     throw new ImageError(`The build context ${contextDir} cannot be read (${error.code ?? error.message}).`, 'Check `context` in sandbox.toml: it is relative to the workspace root.');
   });
   const inside = path.relative(contextDir, dockerfile);
@@ -82,9 +87,18 @@ async function buildIfChanged(
   return { ref: tag, changed: true };
 }
 
-/** Every file of the context that the engine would receive, in a stable order, minus .dockerignore's. */
+/**
+ * Every file of the context that the engine would receive, in a stable order, minus .dockerignore's. Links are
+ * never followed: a link is sent as a link (its target's text), so one pointing outside the context sends
+ * nothing of what it points at, and the engine resolves COPY sources inside the context only. `contextDir` is
+ * a real path (see checkBuildSources): each file is read later only if it is still inside it.
+ */
 export async function collectContext(contextDir: string): Promise<ContextEntry[]> {
-  const ignoreText = await fs.readFile(path.join(contextDir, '.dockerignore'), 'utf8').catch(() => '');
+  const root = path.resolve(contextDir);
+  // Read only as a file of its own: a .dockerignore that is a link is packed as a link, never followed.
+  const ignoreFile = path.join(contextDir, '.dockerignore');
+  const ignoreStats = await fs.lstat(ignoreFile).catch(() => undefined);
+  const ignoreText = ignoreStats?.isFile() ? await fs.readFile(ignoreFile, 'utf8') : '';
   const filter = ignore({ ignorecase: false }).add(ignoreText);
   const entries: ContextEntry[] = [];
   const walk = async (relative: string): Promise<void> => {
@@ -101,7 +115,7 @@ export async function collectContext(contextDir: string): Promise<ContextEntry[]
         entries.push({ name: rel, absolute, kind: 'directory', mode: stat.mode & 0o7777 });
         await walk(rel);
       } else if (stat.isFile()) {
-        entries.push({ name: rel, absolute, kind: 'file', mode: stat.mode & 0o7777 });
+        entries.push({ name: rel, absolute, kind: 'file', mode: stat.mode & 0o7777, root });
       }
     }
   };
@@ -115,7 +129,7 @@ export async function contextHash(entries: ContextEntry[], dockerfile: Buffer, d
   hash.update(`dockerfile ${dockerfileName}\0`).update(dockerfile).update('\0');
   for (const entry of entries) {
     hash.update(`${entry.kind} ${entry.name} ${entry.mode.toString(8)}\0`);
-    if (entry.kind === 'file') hash.update(await fs.readFile(entry.absolute));
+    if (entry.kind === 'file') hash.update(await readEntry(entry));
     if (entry.kind === 'symlink') hash.update(entry.linkTarget ?? '');
     hash.update('\0');
   }
@@ -153,13 +167,53 @@ function packContext(entries: ContextEntry[], outsideDockerfile?: Buffer): Reada
       const header = { name: entry.name, mode: entry.mode, mtime: new Date(0), uid: 0, gid: 0 };
       if (entry.kind === 'directory') await addEntry(pack, { ...header, type: 'directory' });
       else if (entry.kind === 'symlink') await addEntry(pack, { ...header, type: 'symlink', linkname: entry.linkTarget });
-      else await addEntry(pack, { ...header, type: 'file' }, await fs.readFile(entry.absolute));
+      else await addEntry(pack, { ...header, type: 'file' }, await readEntry(entry));
     }
     if (outsideDockerfile) await addEntry(pack, { name: OUTSIDE_DOCKERFILE, mode: 0o644, mtime: new Date(0), type: 'file' }, outsideDockerfile);
     pack.finalize();
   };
   write().catch((error) => pack.destroy(error));
   return pack;
+}
+
+function readEntry(entry: ContextEntry): Promise<Buffer> {
+  return entry.root === undefined ? fs.readFile(entry.absolute) : readUnfollowed(entry.absolute, entry.root);
+}
+
+/**
+ * Reads a file of the build context as the file it was when the context was collected, even if something
+ * (an agent with a read-write volume over the context) swapped a path for a link since: no link is followed
+ * on its last component, it must still be a regular file (a FIFO does not hang the read), and, where the
+ * kernel tells (Linux's /proc/self/fd), the file opened must still be inside `root`, the context's real path.
+ */
+export async function readUnfollowed(file: string, root: string): Promise<Buffer> {
+  let handle;
+  try {
+    handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw outside(file, 'it became a symbolic link');
+    throw error;
+  }
+  try {
+    if (!(await handle.stat()).isFile()) throw outside(file, 'it is no longer a regular file');
+    const opened = await fs.readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+    if (opened !== undefined && opened.startsWith('/') && !within(opened.replace(/ \(deleted\)$/, ''), root)) throw outside(file, `it leads to ${opened}`);
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+function outside(file: string, why: string): ImageError {
+  return new ImageError(
+    `The build context changed while it was read: ${file} was a file inside it, and now ${why}. Nothing of it was sent to the engine, and the build stops.`,
+    'Something is changing the build context (a sandbox with a read-write volume over it?). Stop it, then build again.',
+  );
+}
+
+function within(child: string, parent: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (!relative.startsWith(`..${path.sep}`) && relative !== '..' && !path.isAbsolute(relative));
 }
 
 /** Adds one entry to a tar being packed, once the pack has taken it. */

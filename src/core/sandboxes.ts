@@ -4,12 +4,12 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
-import { loadConfig, roleNamed } from './config';
-import type { AgentRole, SandboxConfig } from './config';
+import { loadConfig, originsOf, roleNamed } from './config';
+import type { AgentRole, ContainerSettings, SandboxConfig } from './config';
 import { demultiplex } from './demux';
-import { effectiveSelection, Engine, engineMessage } from './engine';
+import { ALLOWED_ENGINE_HOSTS_ENV, ALLOWED_ENGINE_HOSTS_SETTING, allowedEngineHostsFromEnv, effectiveSelection, Engine, engineHostAllowed, engineMessage } from './engine';
 import type { EngineInfo, EngineKind, EngineSelection, OutputSink } from './engine';
-import { ConflictError, SandboxError, SandboxNotFoundError } from './errors';
+import { configErrorAt, ConflictError, SandboxError, SandboxNotFoundError } from './errors';
 import { ensureImage, imageNamePart } from './images';
 import { LABEL } from './labels';
 import { sandboxUlimits } from './ulimits';
@@ -23,9 +23,10 @@ import { withLock } from './lock';
 import { agentEgressSettings, createEgress, egressLog, removeEgress, startEgress, stopEgress } from './egress';
 import { editorHazards } from './hazards';
 import type { HazardReport } from './hazards';
-import { environmentSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
+import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
 import type { SecretSource } from './secrets';
-import { allowedVolumePathsFromEnv, checkVolumes, defaultEngineSockets } from './volumes';
+import { allowedVolumePathsFromEnv, checkBuildSources, checkVolumes, defaultEngineSockets, hostToolFolders } from './volumes';
+import type { VolumePolicy } from './volumes';
 import { podmanSeccompOption } from './seccomp';
 import type { ChangedFile, GitIdentity, WorktreePaths } from './worktrees';
 
@@ -109,7 +110,18 @@ export interface HostPolicy {
   secrets: SecretSource;
   /** Extra `name:address` entries for the egress proxy's /etc/hosts (split-horizon names; test hosts). */
   egressHosts: string[];
+  /** Engine addresses sandbox.toml's engine_host may name beyond this machine's own (agentSandboxes.allowedEngineHosts). */
+  allowedEngineHosts: string[];
+  /** sandbox.toml may ask for `network = "host"` (agentSandboxes.allowHostNetwork). */
+  allowHostNetwork: boolean;
+  /** sandbox.toml may publish ports on addresses other than loopback (agentSandboxes.allowPublicPorts). */
+  allowPublicPorts: boolean;
 }
+
+/** The user's consent, on the command line, to sandbox.toml's `network = "host"`. */
+export const ALLOW_HOST_NETWORK_ENV = 'AGENT_SANDBOX_ALLOW_HOST_NETWORK';
+/** The user's consent, on the command line, to ports published on addresses other than loopback. */
+export const ALLOW_PUBLIC_PORTS_ENV = 'AGENT_SANDBOX_ALLOW_PUBLIC_PORTS';
 
 /** The policy of a command-line run: the environment says it. */
 export function environmentPolicy(env: NodeJS.ProcessEnv = process.env): HostPolicy {
@@ -118,6 +130,9 @@ export function environmentPolicy(env: NodeJS.ProcessEnv = process.env): HostPol
     exposeEngineSocket: env.AGENT_SANDBOX_DANGEROUSLY_EXPOSE_ENGINE_SOCKET === '1',
     secrets: environmentSecrets(env),
     egressHosts: (env.AGENT_SANDBOX_EGRESS_HOSTS ?? '').split(',').map((entry) => entry.trim().replace('=', ':')).filter(Boolean),
+    allowedEngineHosts: allowedEngineHostsFromEnv(env),
+    allowHostNetwork: env[ALLOW_HOST_NETWORK_ENV] === '1',
+    allowPublicPorts: env[ALLOW_PUBLIC_PORTS_ENV] === '1',
   };
 }
 
@@ -154,11 +169,11 @@ export class Sandboxes {
   ): Promise<Sandboxes> {
     const repo = await Repository.open(workspace);
     const config = await loadConfig(repo.root, options.configFile);
-    const [engine, agentUser] = await Promise.all([
-      options.engine ?? Engine.connect(effectiveSelection({ engine: config.engine, host: config.engineHost }, options.engineSettings)),
-      agentUserFor(repo.root),
-    ]);
-    return new Sandboxes(repo, config, engine, agentUser, { ...environmentPolicy(), ...options.policy });
+    const policy = { ...environmentPolicy(), ...options.policy };
+    const selection = effectiveSelection({ engine: config.engine, host: config.engineHost }, options.engineSettings);
+    if (!options.engine) checkEngineHost(config, selection, options.engineSettings, policy);
+    const [engine, agentUser] = await Promise.all([options.engine ?? Engine.connect(selection), agentUserFor(repo.root)]);
+    return new Sandboxes(repo, config, engine, agentUser, policy);
   }
 
   role(agent?: string): AgentRole {
@@ -176,29 +191,50 @@ export class Sandboxes {
   }
 
   /** Builds (or pulls) the image of a role; skipped when nothing that decides it changed, unless `force`. */
-  build(agent: string | undefined, output: OutputSink, options: { force?: boolean; signal?: AbortSignal } = {}) {
-    return ensureImage(this.engine, this.role(agent).container, this.repo.name, output, { ...options, cacheDir: this.repo.stateRoot });
+  async build(agent: string | undefined, output: OutputSink, options: { force?: boolean; signal?: AbortSignal } = {}) {
+    const settings = await this.buildable(this.role(agent).container);
+    return ensureImage(this.engine, settings, this.repo.name, output, { ...options, cacheDir: this.repo.stateRoot });
+  }
+
+  /**
+   * The settings to build from: the Dockerfile and context checked by the rules of volumes (see
+   * checkBuildSources) and replaced by their real paths, so that the build reads exactly what was judged.
+   */
+  private async buildable(settings: ContainerSettings): Promise<ContainerSettings> {
+    const sources = await checkBuildSources(settings, await this.hostPaths(), originsOf(settings));
+    return sources ? { ...settings, ...sources } : settings;
+  }
+
+  /** What a sandbox may read of the host: the workspace, and the folders the user allowed (see checkVolumes). */
+  private async hostPaths(): Promise<VolumePolicy> {
+    // git's own reading of core.hooksPath (husky sets it): the agent must not write the hooks the host runs.
+    const hooksPath = (await this.repo.run(['config', '--get', 'core.hooksPath']).catch(() => '')).trim() || undefined;
+    return {
+      workspaceRoot: this.repo.root,
+      gitCommonDir: this.repo.commonDir,
+      allowedOutside: this.policy.allowedVolumePaths,
+      engineSockets: [...defaultEngineSockets(), this.engineSocket()].filter((socket): socket is string => socket !== undefined),
+      hostToolFolders: hostToolFolders(this.repo.root, hooksPath),
+    };
   }
 
   async up(options: UpOptions): Promise<SandboxInfo> {
     const output = options.output ?? (() => undefined);
     validateSandboxName(options.name);
     const role = this.role(options.agent);
-    // Independent checks at once: each is a round trip to the engine, git or the disk.
-    const [engine, , , , base, secrets] = await Promise.all([
+    checkNetworkExposure(role.container, this.policy);
+    // Independent checks at once: each is a round trip to the engine, git or the disk. What sandbox.toml asks
+    // of the host (its build context, volumes, secrets) is judged before anything is built, sent or made.
+    const [buildable, , secrets, engine, , , base] = await Promise.all([
+      this.buildable(role.container),
+      this.hostPaths().then((places) => checkVolumes(role.container.volumes, places, originsOf(role.container).volumes)),
+      resolveSecrets(role.container.secrets, this.policy.secrets),
       this.engine.info(),
       this.assertNameFree(options.name),
       this.assertRoomForAnother(),
-      checkVolumes(role.container.volumes, {
-        workspaceRoot: this.repo.root,
-        gitCommonDir: this.repo.commonDir,
-        allowedOutside: this.policy.allowedVolumePaths,
-        engineSockets: [...defaultEngineSockets(), this.engineSocket()].filter((socket): socket is string => socket !== undefined),
-      }),
       this.repo.resolveCommit(options.base ?? 'HEAD'),
-      resolveSecrets(role.container.secrets, this.policy.secrets),
     ]);
-    const image = await ensureImage(this.engine, role.container, this.repo.name, output, { signal: options.signal, cacheDir: this.repo.stateRoot });
+    const image = await ensureImage(this.engine, buildable, this.repo.name, output, { signal: options.signal, cacheDir: this.repo.stateRoot });
     const paths = await this.repo.createSandboxWorktree(options.name, base, this.agentUser, agentIdentity(options.name, role.name));
     const record: SandboxRecord = {
       name: options.name,
@@ -294,9 +330,14 @@ export class Sandboxes {
 
   /** The secrets a sandbox's role names, from the policy's source (at each start: they live in memory only). */
   private async secretsOf(name: string): Promise<Map<string, string>> {
+    return resolveSecrets(await this.secretNamesOf(name), this.policy.secrets);
+  }
+
+  /** The names of the secrets a sandbox's role has. */
+  private async secretNamesOf(name: string): Promise<string[]> {
     const record = await readRecord(this.repo.paths(name));
     const role = record ? roleNamed(this.config, record.agent) : undefined;
-    return resolveSecrets(role?.container.secrets ?? [], this.policy.secrets);
+    return role?.container.secrets ?? [];
   }
 
   private async assertNameFree(name: string): Promise<void> {
@@ -395,7 +436,8 @@ export class Sandboxes {
     const [logs, denials, secrets] = await Promise.all([
       this.engine.logs(container.id, options),
       egressLog(this.engine, this.containerName(name), options),
-      this.secretsOf(name).catch(() => new Map<string, string>()),
+      // Every value known is masked, even when another one is missing now (a start would refuse; a read must not unmask).
+      this.secretNamesOf(name).then((names) => knownSecrets(names, this.policy.secrets)),
     ]);
     const stdout = logs.stdout.pipe(new SecretMask(secrets.values()));
     const stderr = new SecretMask(secrets.values());
@@ -645,6 +687,52 @@ export class Sandboxes {
 }
 
 /**
+ * Refuses what would open the machine's network to or for the agent without the user's consent: the host's
+ * network (its loopback services and abstract unix sockets: D-Bus, X11, containerd's shim), and ports
+ * published on an address other than loopback (reachable from other machines).
+ */
+export function checkNetworkExposure(settings: ContainerSettings, policy: Pick<HostPolicy, 'allowHostNetwork' | 'allowPublicPorts'>): void {
+  const origins = originsOf(settings);
+  if (settings.network === 'host' && !policy.allowHostNetwork) {
+    throw configErrorAt(
+      origins.network,
+      'network = "host" gives the agent this machine\'s own network: every service listening on its loopback (databases, an engine\'s TCP API, development servers) and its abstract unix sockets (D-Bus, X11, containerd\'s shim), which no container should reach',
+      `If you mean it, allow it in your user setting \`agentSandboxes.allowHostNetwork\`, or on the command line with ${ALLOW_HOST_NETWORK_ENV}=1. Otherwise use network = "nat" (with ports to publish) or "none".`,
+    );
+  }
+  if (settings.network !== 'nat' || settings.allow !== undefined || policy.allowPublicPorts) return;
+  const open = settings.ports.find((port) => !isLoopback(port.hostIp));
+  if (open) {
+    throw configErrorAt(
+      origins.ports,
+      `the port ${open.containerPort}/${open.protocol} is published on ${open.hostIp}, where other machines reach what the agent serves (its files, its secrets)`,
+      `Publish on loopback (write the port without an address: "${open.hostPort ?? ''}${open.hostPort ? ':' : ''}${open.containerPort}"), or if you mean it, allow it in your user setting \`agentSandboxes.allowPublicPorts\`, or on the command line with ${ALLOW_PUBLIC_PORTS_ENV}=1.`,
+    );
+  }
+}
+
+function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === '::1' || /^::ffff:127\./i.test(address);
+}
+
+/**
+ * Refuses an engine only the repository named: sandbox.toml's engine_host, in force (the user's settings name
+ * no engine), that is none of this machine's own engines and that the user did not allow. Nothing has been
+ * sent to it yet: not the build context, the task or the secrets, not even a ping.
+ */
+function checkEngineHost(config: SandboxConfig, selection: EngineSelection, settings: Partial<EngineSelection> | undefined, policy: HostPolicy): void {
+  const host = config.engineHost;
+  if (host === undefined || selection.host !== host || settings?.host?.trim() === host) return;
+  if (engineHostAllowed(host, policy.allowedEngineHosts)) return;
+  throw configErrorAt(
+    config.engineHostOrigin,
+    `the engine ${host} is named by the repository only: it is none of this machine's own engines (DOCKER_HOST, Docker's or Podman's socket) and you have not allowed it, and an engine receives the build context, the task and the secrets`,
+    `If you trust it, allow it in your user setting \`${ALLOWED_ENGINE_HOSTS_SETTING}\`, or on the command line with ${ALLOWED_ENGINE_HOSTS_ENV}=${host} (addresses separated by commas), ` +
+      'or choose the engine yourself (the user setting agentSandboxes.engineHost, or DOCKER_HOST). Otherwise remove engine_host from sandbox.toml.',
+  );
+}
+
+/**
  * What the engine is asked to create. Where Docker and Podman differ, `engine` decides: the tmpfs home's owner
  * (Docker: uid=/gid= options; Podman: `U`, the container's user), the user namespace (rootless Podman:
  * keep-id, so the agent's files in the worktree belong to the host user), SELinux relabelling of the mounts
@@ -731,10 +819,26 @@ export function containerOptions(
       // Podman's init is catatonit: without it, creating the container fails (see Engine.translate).
       Init: true,
       Ulimits: ulimits,
+      // The agent's output is kept by the engine on the host's disk: capped, or an agent printing without end
+      // fills it. json-file on both engines (Podman's compat API takes it as its k8s-file driver).
+      LogConfig: containerLogConfig(engine.kind),
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges', ...(extras.securityOpt ?? [])],
     },
   };
+}
+
+/** The most of an agent's output the engine keeps on disk: Docker, in three files of 10 MiB; Podman, one of 30 MiB. */
+export const LOG_MAX_BYTES = 30 * 1024 ** 2;
+
+/**
+ * The engine's log options for a sandbox. Docker rotates json-file logs (`max-size` per file, `max-file`
+ * files), so `logs` shows the newest 20 to 30 MiB. Podman's json-file (its k8s-file) takes `max-size` only,
+ * as its log_size_max, and empties the file when it is reached, so `logs` shows what came after that.
+ */
+export function containerLogConfig(kind: EngineKind): { Type: string; Config: Record<string, string> } {
+  if (kind === 'podman') return { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES) } };
+  return { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES / 3), 'max-file': '3' } };
 }
 
 /** What a container gets beyond its role's settings, decided at create time. */

@@ -12,28 +12,52 @@ import { SandboxError } from './errors';
 /** Where the secrets live inside the container: a tmpfs only the agent's user can read. */
 export const SECRETS_DIR = '/run/agent-sandbox/secrets';
 
-/** Looks a secret up by name: the editor's secret storage, the host's environment. */
+/** Looks a secret up by name: the editor's secret storage, the host's environment (names the user allowed). */
 export type SecretSource = (name: string) => Promise<string | undefined>;
 
-export const environmentSecrets =
-  (env: NodeJS.ProcessEnv = process.env): SecretSource =>
-  async (name) =>
-    env[name] || undefined;
+/** The editor setting listing the secrets that may come from the editor's environment. */
+export const SECRETS_FROM_ENV_SETTING = 'agentSandboxes.secretsFromEnvironment';
+/** The same list for the command line (and the editor's environment): names separated by commas. */
+export const SECRETS_FROM_ENV = 'AGENT_SANDBOX_SECRETS_FROM_ENV';
 
-/** Every named secret's value, or an error naming the ones missing and where to set them. */
+/** The names listed in AGENT_SANDBOX_SECRETS_FROM_ENV. */
+export function secretNamesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env[SECRETS_FROM_ENV] ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+}
+
+/**
+ * The host's environment as a source of secrets, for the names the user allowed only (by default those in
+ * AGENT_SANDBOX_SECRETS_FROM_ENV): sandbox.toml names the secrets a repository wants, and must not be able to
+ * name AWS_SECRET_ACCESS_KEY or GITHUB_TOKEN and have it copied into the agent.
+ */
+export const environmentSecrets =
+  (env: NodeJS.ProcessEnv = process.env, allowed: readonly string[] = secretNamesFromEnv(env)): SecretSource =>
+  async (name) =>
+    (allowed.includes(name) && env[name]) || undefined;
+
+/** Every named secret's value, or an error naming the ones missing and how to set or allow them. */
 export async function resolveSecrets(names: string[], source: SecretSource): Promise<Map<string, string>> {
-  const values = new Map<string, string>();
-  const missing: string[] = [];
-  for (const name of names) {
-    const value = await source(name);
-    if (value === undefined || value === '') missing.push(name);
-    else values.set(name, value);
-  }
+  const values = await knownSecrets(names, source);
+  const missing = names.filter((name) => !values.has(name));
   if (missing.length > 0) {
+    const list = missing.join(',');
     throw new SandboxError(
       `The agent needs ${missing.length === 1 ? 'the secret' : 'the secrets'} ${missing.join(', ')}, and ${missing.length === 1 ? 'it is' : 'they are'} not set.`,
-      'In VS Code: Agent Sandboxes: Set Agent Secret. From a terminal: export it in the environment agent-sandbox runs in. (sandbox.toml only names secrets; their values never go there.)',
+      `In VS Code: Agent Sandboxes: Set Agent Secret (kept in the editor's secret storage), or to take ${missing.length === 1 ? 'it' : 'them'} from the editor's environment, ` +
+        `add ${missing.length === 1 ? 'its name' : 'their names'} to the user setting \`${SECRETS_FROM_ENV_SETTING}\`. ` +
+        `From a terminal: export ${missing.length === 1 ? 'it' : 'them'} and allow ${missing.length === 1 ? 'it' : 'them'} to pass: ${SECRETS_FROM_ENV}=${list}. ` +
+        '(sandbox.toml only names secrets; their values never go there, and no variable of your environment reaches an agent unless you allow its name.)',
     );
+  }
+  return values;
+}
+
+/** The value of every named secret the source knows, leaving out the ones it does not (never throws for those). */
+export async function knownSecrets(names: string[], source: SecretSource): Promise<Map<string, string>> {
+  const values = new Map<string, string>();
+  for (const name of new Set(names)) {
+    const value = await source(name).catch(() => undefined);
+    if (value !== undefined && value !== '') values.set(name, value);
   }
   return values;
 }

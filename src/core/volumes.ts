@@ -9,9 +9,10 @@
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
-import type { VolumeMount } from './config';
+import type { ContainerOrigins, VolumeMount } from './config';
 import { DOCKER_SOCKET, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from './engine';
-import { SandboxError } from './errors';
+import { configErrorAt } from './errors';
+import type { ConfigOrigin , SandboxError } from './errors';
 
 /** The editor setting that lists host folders volumes may come from outside the workspace. */
 export const ALLOWED_VOLUME_PATHS_SETTING = 'agentSandboxes.allowedVolumePaths';
@@ -29,6 +30,19 @@ export interface VolumePolicy {
   home?: string;
   /** Known engine socket paths; defaults to defaultEngineSockets(). */
   engineSockets?: string[];
+  /**
+   * Folders of the workspace whose files tools on the host run or obey without being asked: git's hooks folder
+   * when core.hooksPath moves it (husky's `.husky/_`), and by default `.husky` and `.vscode` (tasks, launch
+   * configurations and settings an editor acts on). Never mounted read-write. Defaults to hostToolFolders().
+   */
+  hostToolFolders?: string[];
+}
+
+/** The folders of a workspace that host tools act on (see VolumePolicy.hostToolFolders), given core.hooksPath if set. */
+export function hostToolFolders(workspaceRoot: string, hooksPath?: string): string[] {
+  const folders = [path.join(workspaceRoot, '.vscode'), path.join(workspaceRoot, '.husky')];
+  if (hooksPath) folders.push(path.resolve(workspaceRoot, hooksPath));
+  return folders;
 }
 
 /**
@@ -65,10 +79,47 @@ export function allowedVolumePathsFromEnv(env: NodeJS.ProcessEnv = process.env):
  * Checks every volume, in order, and throws a SandboxError for the first one that must not be mounted. The
  * volumes are not changed.
  */
-export async function checkVolumes(volumes: VolumeMount[], policy: VolumePolicy): Promise<void> {
+export async function checkVolumes(volumes: VolumeMount[], policy: VolumePolicy, origin?: ConfigOrigin): Promise<void> {
   if (volumes.length === 0) return;
   const places = await protectedPlaces(policy);
-  for (const volume of volumes) await checkVolume(volume, places);
+  for (const volume of volumes) await checkVolume(volumeSubject(volume, origin), places);
+}
+
+/** A role's Dockerfile and build context, as their real paths (links resolved), once they passed checkBuildSources. */
+export interface BuildSources {
+  dockerfile: string;
+  context: string;
+}
+
+/**
+ * Checks a role's Dockerfile and build context by the rules of volumes: what the engine receives leaves this
+ * machine's file system for the image, which the agent reads. Both are judged by their real paths and must
+ * stay inside the workspace (or a folder the user allowed); never `/`, the home directory or a folder holding
+ * it, or an engine socket. The Dockerfile must be a file and the context a folder. Returns their real paths,
+ * which the build must use (not the written ones, whose links could be changed after the check). Undefined
+ * for a role that builds nothing.
+ */
+export async function checkBuildSources(
+  settings: { dockerfile?: string; context?: string },
+  policy: VolumePolicy,
+  origins: ContainerOrigins = {},
+): Promise<BuildSources | undefined> {
+  if (settings.dockerfile === undefined) return undefined;
+  const places = await protectedPlaces(policy);
+  const context = settings.context ?? path.dirname(settings.dockerfile);
+  const dockerfileSubject: Subject = { label: `The Dockerfile ${settings.dockerfile}`, written: settings.dockerfile, readOnly: true, kind: 'build', key: 'dockerfile', origin: origins.dockerfile };
+  // A context not written in sandbox.toml is the Dockerfile's folder: its errors belong to `dockerfile`.
+  const contextSubject: Subject = { label: `The build context ${context}`, written: context, readOnly: true, kind: 'build', key: 'context', origin: origins.context ?? origins.dockerfile };
+  const realDockerfile = await checkVolume(dockerfileSubject, places);
+  const realContext = await checkVolume(contextSubject, places);
+  const [fileStats, contextStats] = await Promise.all([stat(realDockerfile), stat(realContext)]);
+  if (!fileStats.isFile()) {
+    throw refusal(dockerfileSubject, `is not a file${await resolution(settings.dockerfile, realDockerfile)}`, 'Point `dockerfile` in sandbox.toml at a Dockerfile.');
+  }
+  if (!contextStats.isDirectory()) {
+    throw refusal(contextSubject, `is not a folder${await resolution(context, realContext)}`, 'Point `context` in sandbox.toml at a folder (or leave it out: the Dockerfile\'s folder).');
+  }
+  return { dockerfile: realDockerfile, context: realContext };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -84,6 +135,8 @@ interface Places {
   sockets: string[];
   /** The common git dir, and the workspace's own `.git` (a file pointing elsewhere in a linked worktree). */
   git: string[];
+  /** Folders whose files host tools run (hooks) or obey (editor settings and tasks). */
+  tools: string[];
 }
 
 async function protectedPlaces(policy: VolumePolicy): Promise<Places> {
@@ -98,43 +151,87 @@ async function protectedPlaces(policy: VolumePolicy): Promise<Places> {
     home: await bothForms([home]),
     sockets: await bothForms(sockets),
     git: await bothForms(gitDirs),
+    tools: await bothForms(policy.hostToolFolders ?? hostToolFolders(workspaceRoot)),
   };
 }
 
-async function checkVolume(volume: VolumeMount, places: Places): Promise<void> {
-  const written = volume.hostPath;
+/** What is judged: a volume's host path, or a build's Dockerfile or context. */
+interface Subject {
+  /** How messages name it: `Volume ./a:/a`, `The build context ~`. */
+  label: string;
+  written: string;
+  readOnly: boolean;
+  kind: 'volume' | 'build';
+  /** The sandbox.toml key that set it. */
+  key: 'volumes' | 'dockerfile' | 'context';
+  origin?: ConfigOrigin;
+  /** For a volume: how to write it read-only. */
+  readOnlyForm?: string;
+}
+
+function volumeSubject(volume: VolumeMount, origin?: ConfigOrigin): Subject {
+  return {
+    label: `Volume ${volume.hostPath}:${volume.containerPath}`,
+    written: volume.hostPath,
+    readOnly: volume.readOnly,
+    kind: 'volume',
+    key: 'volumes',
+    origin,
+    readOnlyForm: `${volume.hostPath}:${volume.containerPath}:ro`,
+  };
+}
+
+/** The error for a subject: where sandbox.toml set it (file, line, key), when known. */
+function refusal(subject: Subject, what: string, hint: string): SandboxError {
+  return configErrorAt(subject.origin, `${subject.label} ${what}.`, hint);
+}
+
+/** Judges a subject by its real path (and, where it differs, by its cleaned path's); returns the real path. */
+async function checkVolume(subject: Subject, places: Places): Promise<string> {
+  const written = subject.written;
   let real: string;
   try {
     real = await realpath(written);
   } catch (error) {
-    throw await unresolvable(volume, error as NodeJS.ErrnoException, places);
+    throw await unresolvable(subject, error as NodeJS.ErrnoException, places);
   }
-  await judge(volume, real, places);
+  await judge(subject, real, places);
   // The engine may clean the path (`a/link/..` to `a`) before the kernel follows it: judge that reading too.
   const cleaned = path.resolve(written);
   if (cleaned !== written) {
     const realCleaned = await realpath(cleaned).catch(() => undefined);
-    if (realCleaned !== undefined && realCleaned !== real) await judge(volume, realCleaned, places);
+    if (realCleaned !== undefined && realCleaned !== real) await judge(subject, realCleaned, places);
   }
+  return real;
 }
 
-async function judge(volume: VolumeMount, real: string, places: Places): Promise<void> {
-  const name = `${volume.hostPath}:${volume.containerPath}`;
-  const via = await resolution(volume.hostPath, real);
+async function judge(subject: Subject, real: string, places: Places): Promise<void> {
+  const via = await resolution(subject.written, real);
+  const build = subject.kind === 'build';
   const refuse = (what: string, why: string, hint: string): never => {
-    throw new SandboxError(`Volume ${name} ${what}${via}: ${why}.`, hint);
+    throw refusal(subject, `${what}${via}: ${why}`, hint);
   };
+  const key = `\`${subject.key}\``;
 
+  const only = build
+    ? `Build from a folder inside the workspace (fix ${key} in sandbox.toml), or one you allow outside it`
+    : 'Mount only the folder the agent needs: one inside the workspace, or one you allow outside it';
   if (real === path.parse(real).root) {
-    refuse('is the root of the host file system', 'it would give the agent the whole host', 'Mount only the folder the agent needs, inside the workspace.');
+    refuse(
+      'is the root of the host file system',
+      build ? 'the engine would receive the whole host, and the image could copy any of it for the agent' : 'it would give the agent the whole host',
+      `${only}.`,
+    );
   }
 
   for (const home of places.home) {
     if (!isWithin(home, real)) continue;
     refuse(
       real === home ? 'is the home directory' : `contains the home directory ${home}`,
-      'the agent could read your keys and credentials and change files that run on the host (shell startup files, ~/.ssh, ~/.gitconfig)',
-      'Mount only the folder the agent needs: one inside the workspace, or one you allow outside it; never the home directory or a folder that contains it.',
+      build
+        ? 'the engine would receive your keys and credentials (~/.ssh, ~/.aws, ~/.gitconfig), and a Dockerfile line such as COPY .ssh would hand them to the agent in its image'
+        : 'the agent could read your keys and credentials and change files that run on the host (shell startup files, ~/.ssh, ~/.gitconfig)',
+      `${only}; never the home directory or a folder that contains it.`,
     );
   }
 
@@ -143,7 +240,7 @@ async function judge(volume: VolumeMount, real: string, places: Places): Promise
     refuse(
       real === socket ? 'is the container engine socket' : `contains the container engine socket ${socket}`,
       'the engine socket gives whoever holds it the host',
-      'Remove this volume: a sandbox must never reach the container engine. Mount a folder that holds no engine socket.',
+      build ? `${only}, that holds no engine socket.` : 'Remove this volume: a sandbox must never reach the container engine. Mount a folder that holds no engine socket.',
     );
   }
 
@@ -152,11 +249,11 @@ async function judge(volume: VolumeMount, real: string, places: Places): Promise
     refuse(
       'is a unix socket',
       'a socket lets the agent talk to a host service, and an engine socket gives whoever holds it the host',
-      'Remove this volume; mount folders and files only.',
+      build ? `Fix ${key} in sandbox.toml.` : 'Remove this volume; mount folders and files only.',
     );
   }
 
-  if (!volume.readOnly) {
+  if (!subject.readOnly) {
     for (const git of places.git) {
       const what =
         real === git
@@ -170,7 +267,16 @@ async function judge(volume: VolumeMount, real: string, places: Places): Promise
       refuse(
         `${what}, mounted read-write`,
         'hooks and config the agent writes there run on the host the next time you run git',
-        `Mount it read-only (${volume.hostPath}:${volume.containerPath}:ro), or mount a folder that does not hold the repository's .git.`,
+        `Mount it read-only (${subject.readOnlyForm}), or mount a folder that does not hold the repository's .git.`,
+      );
+    }
+    for (const folder of places.tools) {
+      const what = isWithin(real, folder) ? `is ${real === folder ? '' : 'inside '}${folder}` : isWithin(folder, real) ? `contains ${folder}` : undefined;
+      if (what === undefined) continue;
+      refuse(
+        `${what}, mounted read-write`,
+        'tools on the host run or obey the files there without asking (git hooks through core.hooksPath or husky, the editor\'s tasks, launch configurations and settings)',
+        `Mount it read-only (${subject.readOnlyForm}), or mount a folder that holds none of them.`,
       );
     }
   }
@@ -178,28 +284,32 @@ async function judge(volume: VolumeMount, real: string, places: Places): Promise
   if (!isWithin(real, places.workspace) && !places.allowed.some((folder) => isWithin(real, folder))) {
     refuse(
       `is outside the workspace ${places.workspace}`,
-      'volumes may come from outside the workspace only from folders you allow',
-      `To allow it, add ${real} (or a folder that contains it) to the editor setting \`${ALLOWED_VOLUME_PATHS_SETTING}\`, ` +
+      build
+        ? 'sandbox.toml may build only from the workspace: the engine receives the context, and the image hands it to the agent; outside it, only from folders you allow'
+        : 'volumes may come from outside the workspace only from folders you allow',
+      `To allow it, add ${real} (or a folder that contains it) to your user setting \`${ALLOWED_VOLUME_PATHS_SETTING}\`, ` +
         `or on the command line to the environment variable ${ALLOWED_VOLUME_PATHS_ENV} (folders separated by "${path.delimiter}"). ` +
-        'Otherwise move it into the workspace, or fix `volumes` in sandbox.toml.',
+        `Otherwise move it into the workspace, or fix ${key} in sandbox.toml.`,
     );
   }
 }
 
 /** The error for a host path that realpath cannot follow. */
-async function unresolvable(volume: VolumeMount, error: NodeJS.ErrnoException, places: Places): Promise<SandboxError> {
-  const name = `${volume.hostPath}:${volume.containerPath}`;
-  const link = await firstLink(volume.hostPath);
+async function unresolvable(subject: Subject, error: NodeJS.ErrnoException, places: Places): Promise<SandboxError> {
+  const link = await firstLink(subject.written);
   const through = link ? ` (${link.path} is a symbolic link to ${link.target})` : '';
+  const key = `\`${subject.key}\``;
   if (error.code === 'ENOENT' || error.code === 'ENOTDIR') {
-    return new SandboxError(
-      `Volume ${name}: the host path ${volume.hostPath} does not exist${through}.`,
-      `Create it, or fix \`volumes\` in sandbox.toml: host paths are relative to the workspace root (${places.workspaceRoot}).`,
+    return configErrorAt(
+      subject.origin,
+      `${subject.label}: the host path ${subject.written} does not exist${through}.`,
+      `Create it, or fix ${key} in sandbox.toml: host paths are relative to the workspace root (${places.workspaceRoot}).`,
     );
   }
-  return new SandboxError(
-    `Volume ${name}: the host path ${volume.hostPath} cannot be resolved${through}: ${error.message}.`,
-    'Fix the path or its permissions, or fix `volumes` in sandbox.toml.',
+  return configErrorAt(
+    subject.origin,
+    `${subject.label}: the host path ${subject.written} cannot be resolved${through}: ${error.message}.`,
+    `Fix the path or its permissions, or fix ${key} in sandbox.toml.`,
   );
 }
 

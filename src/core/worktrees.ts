@@ -132,27 +132,44 @@ export class Repository {
   }
 
   /**
-   * Creates the worktree on a new branch and the agent's private git directory beside it. On any failure
-   * everything made so far is removed again.
+   * Creates the worktree on a new branch and the agent's private git directory beside it. The name is claimed
+   * first, atomically (the sandbox's state folder is made with a plain mkdir, which only one process can win):
+   * a second `up` of the same name fails there and touches nothing. On any later failure what this call made
+   * is removed again, and only that.
    */
   async createSandboxWorktree(name: string, baseCommit: string, user: AgentUser, identity: GitIdentity): Promise<WorktreePaths> {
     validateSandboxName(name);
     const p = this.paths(name);
+    const taken = () => new ConflictError(`A sandbox named "${name}" already exists in ${this.root}.`, `Choose another name, or remove it: agent-sandbox rm ${name}`);
+    if (await exists(p.stateDir)) throw taken();
     if (await this.branchTip(p.branch)) {
       throw new ConflictError(`The branch ${p.branch} already exists.`, `Choose another name, or delete the branch: git branch -D ${p.branch}`);
     }
-    if (await exists(p.stateDir)) {
-      throw new ConflictError(`A sandbox named "${name}" already exists in ${this.root}.`, `Choose another name, or remove it: agent-sandbox rm ${name}`);
-    }
-    await fs.mkdir(p.stateDir, { recursive: true });
+    await fs.mkdir(path.dirname(p.stateDir), { recursive: true });
     try {
-      await this.locked(() => gitWithInput(this.root, ['worktree', 'add', '--quiet', '-b', p.branch, p.worktree, baseCommit]));
+      await fs.mkdir(p.stateDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw taken();
+      throw error;
+    }
+    let worktreeMade = false;
+    try {
+      await this.locked(async () => {
+        // Under the lock, as git sees it: a branch of that name made since the check above is not ours to take.
+        if (await this.branchTip(p.branch)) {
+          throw new ConflictError(`The branch ${p.branch} already exists.`, `Choose another name, or delete the branch: git branch -D ${p.branch}`);
+        }
+        await gitWithInput(this.root, ['worktree', 'add', '--quiet', '-b', p.branch, p.worktree, baseCommit]);
+        worktreeMade = true;
+      });
       await this.writePrivateGitDir(p, baseCommit, identity);
       if (user.chownNeeded) await chownTree([p.worktree, p.privateGitDir, p.gitFile], user.uid, user.gid);
       return p;
     } catch (error) {
-      await this.removeSandboxWorktree(name).catch(() => undefined);
-      throw error instanceof GitError ? error : new GitError(`Could not create the worktree for "${name}": ${(error as Error).message}`);
+      // The worktree and its branch only if this call added them; the claimed state folder always (it is ours).
+      if (worktreeMade) await this.removeSandboxWorktree(name).catch(() => undefined);
+      else await fs.rm(p.stateDir, { recursive: true, force: true });
+      throw error instanceof GitError || error instanceof ConflictError ? error : new GitError(`Could not create the worktree for "${name}": ${(error as Error).message}`);
     }
   }
 

@@ -24,6 +24,12 @@ export interface EgressProxyOptions {
   /** Takes one line per refusal; stdout unless given. */
   log?: (line: string) => void;
   connectTimeoutMs?: number;
+  /** A client must send a request's whole head within this; 15 s unless given. */
+  headersTimeoutMs?: number;
+  /** A connection (a tunnel, a request waiting for its answer) with no byte either way for this long is closed; 15 min unless given. */
+  idleTimeoutMs?: number;
+  /** Connections open at once; one more is answered 503 and closed. 256 unless given. */
+  maxConnections?: number;
 }
 
 type Failure = { status: number; reason: string };
@@ -154,6 +160,9 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
   const refuseAddress = options.refuseAddress ?? defaultRefusal;
   const log = options.log ?? ((line: string) => console.log(line));
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const headersTimeoutMs = options.headersTimeoutMs ?? 15_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 15 * 60_000;
+  const maxConnections = options.maxConnections ?? 256;
 
   /** The client's answer for a failure; refusals (4xx, not the 502s of an allowed target) are logged. */
   function failure(host: string | undefined, port: string | undefined, { status, reason }: Failure): string {
@@ -197,16 +206,42 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
     return { status: 502, reason: `could not connect to ${name} port ${port} (${failures.join('; ')})` };
   }
 
-  const server = http.createServer({ requestTimeout: 0 }); // uploads through the proxy may take long
+  // No limit on a whole request (uploads through the proxy may take long), but on its head: a client that
+  // sends half a head and waits holds a connection for nothing. Node checks the head's deadline every
+  // connectionsCheckingInterval.
+  const server = http.createServer({
+    requestTimeout: 0,
+    headersTimeout: headersTimeoutMs,
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+  });
   // A client that shuts its side after the request (nc, some scripts) still gets the answer.
   (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  // Quiet for too long, in either direction: closed (Node destroys the socket on its timeout).
+  server.timeout = idleTimeoutMs;
+
+  // At most maxConnections at once, tunnels included: one more is told why and closed before it is read.
+  const connections = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    if (connections.size >= maxConnections) {
+      socket.on('error', () => socket.destroy());
+      const body = `agent-sandbox egress: too many connections (${maxConnections} open); close some and try again\n`;
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.setTimeout(5000, () => socket.destroy());
+      return;
+    }
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
 
   server.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
     client.on('error', () => client.destroy());
+    // The HTTP server's idle timeout no longer watches a socket handed over for a tunnel: this one does.
+    client.setTimeout(idleTimeoutMs, () => client.destroy());
     const { host, port } = splitAuthority(req.url ?? '');
     open(host, port)
       .then((upstream) => {
         if (!(upstream instanceof net.Socket)) return replyRaw(client, upstream.status, failure(host, port, upstream));
+        upstream.setTimeout(idleTimeoutMs, () => upstream.destroy());
         client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length) upstream.write(head); // what the client sent right behind its CONNECT
         // pipe, not pipeline: pipeline destroys the other direction when one side ends, and a client that
@@ -236,6 +271,7 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
       .then((upstream) => {
         if (!(upstream instanceof net.Socket)) return replyHttp(res, upstream.status, failure(host, port || '80', upstream));
         if (!res.socket || res.socket.destroyed) return void upstream.destroy();
+        upstream.setTimeout(idleTimeoutMs, () => upstream.destroy());
         const headers = withoutHopByHop(req.headers);
         // The target's host wins over a Host header that differs (RFC 9112, 3.2.2); userinfo is never sent.
         headers.host = port ? `${host}:${port}` : host;

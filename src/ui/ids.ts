@@ -12,6 +12,10 @@ export const SETTINGS = {
   revealLogsOnStart: 'revealLogsOnStart',
   allowedVolumePaths: 'allowedVolumePaths',
   dangerouslyExposeEngineSocket: 'dangerouslyExposeEngineSocket',
+  secretsFromEnvironment: 'secretsFromEnvironment',
+  allowedEngineHosts: 'allowedEngineHosts',
+  allowHostNetwork: 'allowHostNetwork',
+  allowPublicPorts: 'allowPublicPorts',
 } as const;
 
 export const COMMAND = {

@@ -129,7 +129,9 @@ describe('Podman', () => {
     const socket = path.join(dir, 'podman.sock');
     try {
       const repo = await makeRepo(tomlWith('exit 0', `[sandbox]\nengine = "podman"\nengine_host = "unix://${socket}"\n`));
-      const down = await cli(['ls'], { cwd: repo });
+      // A socket of its own, not one of Podman's usual ones: the user allows it.
+      const allowed = { AGENT_SANDBOX_ALLOWED_ENGINE_HOSTS: `unix://${socket}` };
+      const down = await cli(['ls'], { cwd: repo, env: allowed });
       assert.equal(down.code, 1);
       assert.match(down.stderr, new RegExp(`Cannot reach the container engine at unix://${socket.replace(/[/.]/g, '\\$&')} \\(ENOENT\\)`));
       assert.match(down.stderr, /Podman is installed but its API service is not running: start it with .*podman system service --time=0 unix:\/\//);
@@ -139,9 +141,9 @@ describe('Podman', () => {
       if (service.pid) startedPids.push(service.pid);
       assert.equal(service.endpoint, `unix://${socket}`);
       assert.equal(service.how, 'process');
-      const up = await cliOk(['up', 'revived', '--agent', 'engineer', '--wait'], { cwd: repo });
+      const up = await cliOk(['up', 'revived', '--agent', 'engineer', '--wait'], { cwd: repo, env: allowed });
       assert.match(up.stderr, /Sandbox revived is/);
-      const [info] = JSON.parse((await cliOk(['ls', '--json'], { cwd: repo })).stdout);
+      const [info] = JSON.parse((await cliOk(['ls', '--json'], { cwd: repo, env: allowed })).stdout);
       assert.deepEqual([info.name, info.engine, info.exitCode], ['revived', 'podman', 0]);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });

@@ -1148,3 +1148,37 @@ async function startHostServer(): Promise<{ port: number; addresses: string[]; c
   const addresses = Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
   return { port: (server.address() as { port: number }).port, addresses, close: () => server.close() };
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// 14: the host's disk, through the agent's output (issue 12, part B). Imports of its own, to keep merges apart.
+import type Docker from 'dockerode';
+import { LOG_MAX_BYTES } from '../../src/core/sandboxes';
+
+describe('escape attempts, run as the agent: the host disk', () => {
+  test('14. log flood: an agent printing 64 MiB leaves at most its cap of output on the host\'s disk, and logs shows the end', async () => {
+    const rowsOf = tally('14. log flood');
+    const flood = 64 * 1024 * 1024;
+    const repo = await makeEscapeRepo({
+      flood: { command: `echo ran:log-flood; yes "$(head -c 1023 /dev/zero | tr '\\0' x)" | head -c ${flood}; echo; echo done:log-flood` },
+    });
+    const ran = await cli(['up', 'flood', '--agent', 'flood', '--wait'], { cwd: repo, timeoutMs: 300_000 });
+    assert.equal(ran.code, 0, ran.stderr);
+    const inspected = (await docker.getContainer((await listed(repo, 'flood')).containerId).inspect()) as Docker.ContainerInspectInfo & { HostConfig: { LogConfig?: { Path?: string } } };
+    const logPath = inspected.LogPath || inspected.HostConfig.LogConfig?.Path;
+    assert.ok(logPath, `the engine names no log file: ${JSON.stringify(inspected.HostConfig.LogConfig)}`);
+    // The log and its rotated files (Docker: PATH.1, PATH.2).
+    const dir = path.dirname(logPath);
+    const files = (await fs.readdir(dir)).filter((name) => name.startsWith(path.basename(logPath)));
+    const kept = (await Promise.all(files.map((name) => fs.stat(path.join(dir, name)).then((s) => s.size)))).reduce((a, b) => a + b, 0);
+    rowsOf.record(
+      `64 MiB printed: the engine keeps at most ${LOG_MAX_BYTES / 1024 ** 2} MiB of it on the host's disk`,
+      kept <= LOG_MAX_BYTES + 1024 ** 2,
+      `${(kept / 1024 ** 2).toFixed(1)} MiB in ${files.length} file(s) beside ${logPath}; log options ${JSON.stringify(inspected.HostConfig.LogConfig?.Config ?? null)}`,
+    );
+    const logs = await cliOk(['logs', 'flood'], { cwd: repo, timeoutMs: 120_000 });
+    rowsOf.record('logs still shows the end of the output (the tail is kept, not the start)', /^done:log-flood$/m.test(logs.stdout), `${(logs.stdout.length / 1024 ** 2).toFixed(1)} MiB shown`);
+    assert.ok(logs.stdout.length < flood, 'the flood really was cut');
+    await cliOk(['rm', '--force', 'flood'], { cwd: repo });
+    rowsOf.assertAllBlocked();
+  });
+});

@@ -57,17 +57,17 @@ describe('volumes are checked before anything is made', () => {
 });
 
 describe('secrets', () => {
-  test('reach the agent from the host environment, never the container config, labels, files or shown logs', async () => {
+  test('reach the agent from the host environment (names the user allowed), never the container config, labels, files or shown logs', async () => {
     const secret = `sk-test-${randomBytes(12).toString('hex')}`;
     const repo = await makeRepo(
       tomlWith('echo "run: token=$AGENT_TOKEN"; env | grep -c "^AGENT_TOKEN=" ; sleep 300', 'secrets = ["AGENT_TOKEN"]\n'),
     );
-    const missing = await cli(['up', 'sec', '--agent', 'engineer'], { cwd: repo, env: { AGENT_TOKEN: '' } });
+    const missing = await cli(['up', 'sec', '--agent', 'engineer'], { cwd: repo, env: { AGENT_TOKEN: '', AGENT_SANDBOX_SECRETS_FROM_ENV: 'AGENT_TOKEN' } });
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /needs the secret AGENT_TOKEN, and it is not set/);
     await assertNothingMade(repo, 'sec');
 
-    const env = { AGENT_TOKEN: secret };
+    const env = { AGENT_TOKEN: secret, AGENT_SANDBOX_SECRETS_FROM_ENV: 'AGENT_TOKEN' };
     await cliOk(['up', 'sec', '--agent', 'engineer'], { cwd: repo, env });
     // The agent has it, in its environment.
     const seen = await cliOk(['exec', 'sec', '--', 'sh', '-c', `. /run/agent-sandbox/secrets/env; printf %s "$AGENT_TOKEN"`], { cwd: repo });

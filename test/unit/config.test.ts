@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'smol-toml';
@@ -11,6 +12,7 @@ import {
   formatWarning,
   loadConfig,
   locateKey,
+  MAX_CONFIG_BYTES,
   parseConfig,
 } from '../../src/core/config';
 import type { ContainerSettings, SandboxConfig } from '../../src/core/config';
@@ -563,6 +565,34 @@ describe('loadConfig', () => {
       });
       const missing = await loadConfig(dir, 'conf/none.toml');
       assert.equal(missing.file, undefined);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a hostile sandbox.toml is read boundedly: a FIFO, a link to /dev/zero, a folder or a file over 1 MiB is refused, without hanging', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sandbox-config-'));
+    const refused = async (what: string, detail: RegExp) => {
+      await assert.rejects(loadConfig(dir), (error: unknown) => {
+        assert.ok(error instanceof ConfigError, `${what}: ${String(error)}`);
+        assert.equal(error.file, 'sandbox.toml');
+        assert.match(error.detail, detail, what);
+        assert.match(error.hint ?? '', /at most 1/);
+        return true;
+      });
+      await rm(path.join(dir, 'sandbox.toml'), { recursive: true, force: true });
+    };
+    try {
+      execFileSync('mkfifo', [path.join(dir, 'sandbox.toml')]);
+      await refused('a FIFO', /not a regular file/);
+      await symlink('/dev/zero', path.join(dir, 'sandbox.toml'));
+      await refused('/dev/zero', /not a regular file/);
+      await mkdir(path.join(dir, 'sandbox.toml'));
+      await refused('a folder', /not a regular file/);
+      await writeFile(path.join(dir, 'sandbox.toml'), `# ${'x'.repeat(MAX_CONFIG_BYTES)}\n`);
+      await refused('2 MiB', /more than the 1/);
+      await writeFile(path.join(dir, 'sandbox.toml'), `# ${'x'.repeat(MAX_CONFIG_BYTES - 100)}\n[agents.a]\n`);
+      assert.deepEqual(Object.keys((await loadConfig(dir)).agents), ['a'], 'just under the bound is read');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

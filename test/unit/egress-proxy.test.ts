@@ -505,3 +505,111 @@ describe('the built bundle', () => {
     assert.match(stderr, /invalid egress allowlist pattern "10\.0\.0\.1"/);
   });
 });
+
+describe('egress proxy limits: a half-sent head, an idle connection and too many connections are closed', () => {
+  const echo = net.createServer((socket) => socket.on('error', () => {}).pipe(socket));
+  const servers: http.Server[] = [];
+  const sockets = new Set<net.Socket>();
+  let echoPort = 0;
+
+  before(async () => {
+    echoPort = await listen(echo);
+  });
+
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await Promise.all([close(echo), ...servers.map(close)]);
+  });
+
+  async function proxyWith(limits: { headersTimeoutMs?: number; idleTimeoutMs?: number; maxConnections?: number }): Promise<number> {
+    const proxy = createEgressProxy({
+      allow: ['allowed.test'],
+      ports: [echoPort],
+      log: () => {},
+      lookup: async () => [{ address: LOCAL, family: 4 }],
+      refuseAddress: () => undefined,
+      ...limits,
+    });
+    servers.push(proxy);
+    return listen(proxy);
+  }
+
+  function connect(port: number): net.Socket {
+    const socket = net.connect(port, LOCAL);
+    sockets.add(socket);
+    socket.on('error', () => {});
+    return socket;
+  }
+
+  /** Milliseconds until the proxy closes the socket; rejects if it is still open after `withinMs`. */
+  function closedWithin(socket: net.Socket, withinMs: number): Promise<number> {
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`still open after ${withinMs} ms`)), withinMs);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(Date.now() - started);
+      });
+    });
+  }
+
+  test('a head sent in part and never finished is closed after the header timeout', async () => {
+    const port = await proxyWith({ headersTimeoutMs: 300 });
+    const halves = [0, 1, 2].map(() => connect(port));
+    for (const socket of halves) socket.write('GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.te');
+    const connectHalf = connect(port);
+    connectHalf.write(`CONNECT allowed.test:${echoPort} HTTP/1.1\r\n`);
+    const times = await Promise.all([...halves, connectHalf].map((socket) => closedWithin(socket, 3000)));
+    for (const ms of times) assert.ok(ms >= 250, `closed after ${ms} ms, before its time`);
+  });
+
+  test('a tunnel quiet in both directions is closed after the idle timeout; a busy one stays open', async () => {
+    const port = await proxyWith({ idleTimeoutMs: 400 });
+    const { socket: quiet, text } = await tunnel(port, `allowed.test:${echoPort}`);
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    sockets.add(quiet);
+    const { socket: busy } = await tunnel(port, `allowed.test:${echoPort}`);
+    sockets.add(busy);
+    let busyClosed = false;
+    busy.on('close', () => (busyClosed = true));
+    const ping = setInterval(() => busy.write('.'), 100);
+    try {
+      const ms = await closedWithin(quiet, 3000);
+      assert.ok(ms >= 350, `closed after ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(busyClosed, false, 'a tunnel that carries bytes is not idle');
+    } finally {
+      clearInterval(ping);
+      busy.destroy();
+    }
+  });
+
+  test('a plain connection that says nothing is closed after the idle timeout', async () => {
+    const port = await proxyWith({ idleTimeoutMs: 400, headersTimeoutMs: 60_000 });
+    const silent = connect(port);
+    await new Promise((resolve) => silent.on('connect', resolve));
+    const ms = await closedWithin(silent, 3000);
+    assert.ok(ms >= 350, `closed after ${ms} ms`);
+  });
+
+  test('one connection more than the cap is answered 503 and closed; once one closes, the next gets through', async () => {
+    const port = await proxyWith({ maxConnections: 3 });
+    const held = [];
+    for (let i = 0; i < 3; i++) {
+      const { socket, text } = await tunnel(port, `allowed.test:${echoPort}`);
+      sockets.add(socket);
+      assert.match(text, /^HTTP\/1\.1 200 /);
+      held.push(socket);
+    }
+    const refused = await exchange(port, `CONNECT allowed.test:${echoPort} HTTP/1.1\r\n\r\n`);
+    assert.equal(statusOf(refused), 503, refused);
+    assert.match(refused, /too many connections \(3 open\)/);
+    held[0].destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const { socket, text } = await tunnel(port, `allowed.test:${echoPort}`);
+    sockets.add(socket);
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    socket.write('ping');
+    assert.equal(await readUntil(socket, (t) => t.length >= 4), 'ping');
+  });
+});

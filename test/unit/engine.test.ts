@@ -4,10 +4,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AgentRole } from '../../src/core/config';
-import { chooseEndpoint, effectiveSelection, Engine, normalizeEvent, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from '../../src/core/engine';
+import { allowedEngineHostsFromEnv, chooseEndpoint, effectiveSelection, Engine, engineHostAllowed, normalizeEvent, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from '../../src/core/engine';
 import { EngineUnavailableError, SandboxError } from '../../src/core/errors';
 import type { EngineEvent, EngineInfo } from '../../src/core/engine';
-import { containerOptions, networkName } from '../../src/core/sandboxes';
+import { containerOptions, LOG_MAX_BYTES, networkName } from '../../src/core/sandboxes';
 import type { SandboxRecord } from '../../src/core/sandboxes';
 import { MAX_NOFILE, readHardLimits, sandboxUlimits } from '../../src/core/ulimits';
 import type { WorktreePaths } from '../../src/core/worktrees';
@@ -187,7 +187,13 @@ describe('containerOptions on each engine', () => {
     assert.equal(host.UsernsMode, undefined);
     assert.deepEqual(host.Ulimits, ulimits);
     assert.equal(host.Init, true);
-    assert.deepEqual(host, { ...options(engine('docker')), Tmpfs: host.Tmpfs });
+    assert.deepEqual(host, { ...options(engine('docker')), Tmpfs: host.Tmpfs, LogConfig: host.LogConfig });
+  });
+
+  test('the agent\'s output kept on disk is capped: Docker rotates three json-file logs, Podman takes one max-size', () => {
+    assert.deepEqual(options(engine('docker')).LogConfig, { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES / 3), 'max-file': '3' } });
+    assert.deepEqual(options(engine('podman')).LogConfig, { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES) } });
+    assert.equal(LOG_MAX_BYTES, 30 * 1024 ** 2);
   });
 
   test('rootless Podman: keep-id, so the agent\'s files are the host user\'s; NAT is slirp4netns', () => {
@@ -329,5 +335,29 @@ describe('reads that trip over a container exiting (Podman before 4.4)', () => {
       /Listing containers: no such container/,
     );
     assert.equal(calls, 1);
+  });
+});
+
+describe('engine_host needs the user\'s consent unless it is one of this machine\'s own engines', () => {
+  const env = { XDG_RUNTIME_DIR: '/run/user/1000' };
+
+  test('DOCKER_HOST, Docker\'s and Podman\'s usual sockets pass without asking, written either way', () => {
+    for (const host of ['unix:///var/run/docker.sock', 'unix:///run/docker.sock', 'unix:///run/podman/podman.sock', 'unix:///run/user/1000/podman/podman.sock', 'unix:///run//docker.sock']) {
+      assert.equal(engineHostAllowed(host, [], env, 1000), true, host);
+    }
+    assert.equal(engineHostAllowed('tcp://10.0.0.5:2375', [], { ...env, DOCKER_HOST: 'tcp://10.0.0.5:2375' }, 1000), true);
+  });
+
+  test('any other address, tcp or unix, needs to be listed by the user', () => {
+    for (const host of ['tcp://attacker.example:2375', 'https://10.0.0.5:2376', 'unix:///tmp/forwarded.sock', 'unix:///run/user/1001/podman/podman.sock']) {
+      assert.equal(engineHostAllowed(host, [], env, 1000), false, host);
+    }
+    assert.equal(engineHostAllowed('tcp://build.example:2375', ['tcp://build.example:2375/'], env, 1000), true);
+    assert.equal(engineHostAllowed('unix:///tmp/forwarded.sock', ['unix:///tmp/forwarded.sock'], env, 1000), true);
+  });
+
+  test('AGENT_SANDBOX_ALLOWED_ENGINE_HOSTS lists addresses separated by commas', () => {
+    assert.deepEqual(allowedEngineHostsFromEnv({ AGENT_SANDBOX_ALLOWED_ENGINE_HOSTS: ' tcp://a:1, unix:///x.sock,' }), ['tcp://a:1', 'unix:///x.sock']);
+    assert.deepEqual(allowedEngineHostsFromEnv({}), []);
   });
 });

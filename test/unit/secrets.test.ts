@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
-import { environmentSecrets, resolveSecrets, SecretMask, secretsScript } from '../../src/core/secrets';
+import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretNamesFromEnv, secretsScript } from '../../src/core/secrets';
 import { SandboxError } from '../../src/core/errors';
 
 async function masked(values: string[], chunks: Array<string | Buffer>): Promise<string> {
@@ -49,14 +49,49 @@ describe('secrets', () => {
     assert.equal(out, "it's $(touch /tmp/x) `id` \\ \"q\"|line1\nline2");
   });
 
-  test('resolveSecrets names every missing secret and where to set it', async () => {
-    const source = environmentSecrets({ PRESENT: 'v1', EMPTY: '' });
+  test('resolveSecrets names every missing secret, and how to set it and to allow it from the environment', async () => {
+    const source = environmentSecrets({ PRESENT: 'v1', EMPTY: '' }, ['PRESENT', 'MISSING', 'EMPTY']);
     assert.deepEqual([...(await resolveSecrets(['PRESENT'], source))], [['PRESENT', 'v1']]);
     await assert.rejects(resolveSecrets(['PRESENT', 'MISSING', 'EMPTY'], source), (error: unknown) => {
       assert.ok(error instanceof SandboxError);
       assert.match(error.message, /the secrets MISSING, EMPTY, and they are not set/);
       assert.match(error.hint ?? '', /Set Agent Secret/);
+      assert.match(error.hint ?? '', /user setting `agentSandboxes\.secretsFromEnvironment`/);
+      assert.match(error.hint ?? '', /AGENT_SANDBOX_SECRETS_FROM_ENV=MISSING,EMPTY/);
       return true;
     });
+  });
+});
+
+describe('secrets from the environment', () => {
+  const env = { AWS_SECRET_ACCESS_KEY: 'aws-value', GITHUB_TOKEN: 'gh-value', ANTHROPIC_API_KEY: 'ant-value' };
+
+  test('only the names the user allowed pass: sandbox.toml cannot name any variable of the host', async () => {
+    const source = environmentSecrets(env, ['ANTHROPIC_API_KEY']);
+    assert.equal(await source('ANTHROPIC_API_KEY'), 'ant-value');
+    assert.equal(await source('AWS_SECRET_ACCESS_KEY'), undefined);
+    assert.equal(await source('GITHUB_TOKEN'), undefined);
+    await assert.rejects(resolveSecrets(['GITHUB_TOKEN'], source), /the secret GITHUB_TOKEN, and it is not set/);
+  });
+
+  test('the allowed names come from AGENT_SANDBOX_SECRETS_FROM_ENV by default; unset, none pass', async () => {
+    assert.equal(await environmentSecrets(env)('GITHUB_TOKEN'), undefined);
+    const allowed = { ...env, AGENT_SANDBOX_SECRETS_FROM_ENV: ' GITHUB_TOKEN , ANTHROPIC_API_KEY,' };
+    assert.deepEqual(secretNamesFromEnv(allowed), ['GITHUB_TOKEN', 'ANTHROPIC_API_KEY']);
+    assert.equal(await environmentSecrets(allowed)('GITHUB_TOKEN'), 'gh-value');
+    assert.equal(await environmentSecrets(allowed)('AWS_SECRET_ACCESS_KEY'), undefined);
+  });
+
+  test('knownSecrets gives every value known, whatever is missing: masking needs them all', async () => {
+    const source = environmentSecrets(env, ['ANTHROPIC_API_KEY', 'GITHUB_TOKEN', 'GONE']);
+    assert.deepEqual([...(await knownSecrets(['GONE', 'ANTHROPIC_API_KEY', 'GITHUB_TOKEN'], source))], [['ANTHROPIC_API_KEY', 'ant-value'], ['GITHUB_TOKEN', 'gh-value']]);
+    const failing = async (name: string) => {
+      if (name === 'BROKEN') throw new Error('secret storage unavailable');
+      return `value-of-${name}`;
+    };
+    assert.deepEqual([...(await knownSecrets(['BROKEN', 'OTHER'], failing))], [['OTHER', 'value-of-OTHER']]);
+    // And masked, all of them, in one stream.
+    const values = await knownSecrets(['GONE', 'ANTHROPIC_API_KEY', 'GITHUB_TOKEN'], source);
+    assert.equal(await masked([...values.values()], ['a=ant-value b=gh-value']), 'a=*** b=***');
   });
 });

@@ -6,13 +6,15 @@ import type { Server } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { VolumeMount } from '../../src/core/config';
-import { SandboxError } from '../../src/core/errors';
+import { ConfigError, SandboxError } from '../../src/core/errors';
 import {
   ALLOWED_VOLUME_PATHS_ENV,
   ALLOWED_VOLUME_PATHS_SETTING,
   allowedVolumePathsFromEnv,
+  checkBuildSources,
   checkVolumes,
   defaultEngineSockets,
+  hostToolFolders,
 } from '../../src/core/volumes';
 import type { VolumePolicy } from '../../src/core/volumes';
 
@@ -317,5 +319,88 @@ describe('defaultEngineSockets', () => {
   test('a tcp DOCKER_HOST adds no socket', () => {
     const sockets = defaultEngineSockets({ XDG_RUNTIME_DIR: '/run/user/1000', DOCKER_HOST: 'tcp://127.0.0.1:2375' }, '/home/u');
     assert.ok(!sockets.some((socket) => socket.includes('127.0.0.1')));
+  });
+});
+
+describe('checkBuildSources: a Dockerfile and its context obey the rules of volumes', () => {
+  const origin = (key: string) => ({ file: 'sandbox.toml', line: 3, key: `sandbox.container.${key}` });
+
+  async function buildRefused(settings: { dockerfile: string; context?: string }, says: RegExp[], overrides: Partial<VolumePolicy> = {}): Promise<SandboxError> {
+    let caught: unknown;
+    try {
+      await checkBuildSources(settings, policy(overrides), { dockerfile: origin('dockerfile'), ...(settings.context ? { context: origin('context') } : {}) });
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+    for (const expected of says) assert.match(caught.describe(), expected);
+    assert.ok(caught.hint, 'a refusal says what to do');
+    return caught;
+  }
+
+  before(async () => {
+    await mkdir(path.join(ws, 'image'), { recursive: true });
+    await writeFile(path.join(ws, 'image', 'Dockerfile'), 'FROM scratch\n');
+    await mkdir(path.join(home, '.ssh'), { recursive: true });
+    await writeFile(path.join(home, '.ssh', 'id_ed25519'), 'PRIVATE KEY\n');
+    await symlink(path.join(home, '.ssh', 'id_ed25519'), path.join(ws, 'image', 'key-link'));
+    await symlink(home, path.join(ws, 'home-link'));
+  });
+
+  test('inside the workspace: passes, and gives the real paths the build must use', async () => {
+    const sources = await checkBuildSources({ dockerfile: path.join(ws, 'image', 'Dockerfile') }, policy());
+    assert.deepEqual(sources, { dockerfile: path.join(ws, 'image', 'Dockerfile'), context: path.join(ws, 'image') });
+    const viaDots = await checkBuildSources({ dockerfile: path.join(ws, 'image', '..', 'image', 'Dockerfile'), context: path.join(ws, 'fixtures', '..') }, policy());
+    assert.deepEqual(viaDots, { dockerfile: path.join(ws, 'image', 'Dockerfile'), context: ws });
+    assert.equal(await checkBuildSources({}, policy()), undefined, 'an image to pull: nothing to check');
+  });
+
+  test('context = "~": the home directory is refused, with the file, line and key', async () => {
+    const error = await buildRefused({ dockerfile: path.join(ws, 'image', 'Dockerfile'), context: home }, [/^sandbox\.toml:3: sandbox\.container\.context: The build context .* is the home directory/, /COPY \.ssh/]);
+    assert.equal(error instanceof ConfigError && error.key, 'sandbox.container.context');
+  });
+
+  test('context = "/", a folder holding the home, or a link to the home: refused', async () => {
+    await buildRefused({ dockerfile: path.join(ws, 'image', 'Dockerfile'), context: '/' }, [/is the root of the host file system/]);
+    await buildRefused({ dockerfile: path.join(ws, 'image', 'Dockerfile'), context: path.join(T, 'home') }, [/contains the home directory/]);
+    await buildRefused({ dockerfile: path.join(ws, 'image', 'Dockerfile'), context: path.join(ws, 'home-link') }, [/home-link resolves to .*: your keys|is the home directory/]);
+  });
+
+  test('a context or Dockerfile outside the workspace is refused unless the user allowed its folder', async () => {
+    await writeFile(path.join(T, 'outside', 'Dockerfile'), 'FROM scratch\n');
+    await buildRefused({ dockerfile: path.join(T, 'outside', 'Dockerfile') }, [/sandbox\.container\.dockerfile: The Dockerfile .* is outside the workspace/, /allowedVolumePaths|AGENT_SANDBOX_ALLOWED_VOLUME_PATHS/]);
+    await buildRefused({ dockerfile: path.join(ws, 'image', 'Dockerfile'), context: path.join(ws, 'link') }, [/The build context .*link is outside the workspace .*link resolves to .*outside\)/]);
+    const allowed = await checkBuildSources({ dockerfile: path.join(T, 'outside', 'Dockerfile') }, policy({ allowedOutside: [path.join(T, 'outside')] }));
+    assert.deepEqual(allowed, { dockerfile: path.join(T, 'outside', 'Dockerfile'), context: path.join(T, 'outside') });
+  });
+
+  test('a Dockerfile that is a link to a key outside is refused by where it leads; one that is no file is refused', async () => {
+    await buildRefused({ dockerfile: path.join(ws, 'image', 'key-link'), context: path.join(ws, 'image') }, [/The Dockerfile .*key-link is outside the workspace .*key-link resolves to .*\.ssh\/id_ed25519\)/]);
+    await buildRefused({ dockerfile: path.join(ws, 'fixtures'), context: path.join(ws, 'image') }, [/is not a file/]);
+    await buildRefused({ dockerfile: path.join(ws, 'image', 'Dockerfile'), context: path.join(ws, 'image', 'Dockerfile') }, [/is not a folder/]);
+  });
+
+  test('the engine socket, or a folder holding it, is never a context, even when allowed', async () => {
+    await buildRefused({ dockerfile: path.join(ws, 'image', 'Dockerfile'), context: runDir }, [/contains the container engine socket/], { allowedOutside: [T] });
+  });
+});
+
+describe('checkVolumes: folders host tools act on are never mounted read-write', () => {
+  before(async () => {
+    for (const dir of ['.vscode', '.husky/_', 'tools/hooks', 'src']) await mkdir(path.join(ws, dir), { recursive: true });
+  });
+
+  test('.vscode, .husky (and inside it), and core.hooksPath\'s folder are refused read-write, through links too', async () => {
+    await refuses(volume(path.join(ws, '.vscode')), ['mounted read-write', 'tasks']);
+    await refuses(volume(path.join(ws, '.husky', '_')), [/is inside .*\.husky, mounted read-write/]);
+    const tools = policy({ hostToolFolders: hostToolFolders(ws, 'tools/hooks') });
+    await refuses(volume(path.join(ws, 'tools')), [/contains .*tools\/hooks, mounted read-write/], tools);
+    await symlink(path.join(ws, '.vscode'), path.join(ws, 'editor-link'));
+    await refuses(volume(path.join(ws, 'editor-link')), [/resolves to .*\.vscode/]);
+  });
+
+  test('read-only they pass, and so does any other folder of the workspace read-write', async () => {
+    await accepts([volume(path.join(ws, '.vscode'), true), volume(path.join(ws, '.husky'), true, '/husky')]);
+    await accepts([volume(path.join(ws, 'src'))], { hostToolFolders: hostToolFolders(ws, 'tools/hooks') });
   });
 });
