@@ -47,9 +47,11 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
   const configPath = () => settings().get<string>(SETTINGS.configPath) || 'sandbox.toml';
   const configUri = () => (folder ? vscode.Uri.file(path.resolve(folder.fsPath, configPath())) : undefined);
   // The settings win over sandbox.toml's engine and engine_host when either names something (see effectiveSelection).
+  // The address only as the user's settings give it: one in a workspace's .vscode/settings.json travels with the
+  // repository, and the engine receives its build context, task and secrets.
   const engineSettings = () => ({
     engine: settings().get<EngineChoice>(SETTINGS.engine) || 'auto',
-    host: settings().get<string>(SETTINGS.engineHost)?.trim() || undefined,
+    host: settings().inspect<string>(SETTINGS.engineHost)?.globalValue?.trim() || undefined,
   });
 
   // Read from the user's (machine) settings only: workspace settings travel with the repository.

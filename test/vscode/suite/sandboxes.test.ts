@@ -309,15 +309,31 @@ async function activated(): Promise<void> {
     assert.equal(output, ENGINEER_OUTPUT.repeat(3));
   });
 
+  it("a workspace's .vscode/settings.json cannot choose the engine's address; the user's settings can", async () => {
+    const folder = vscode.workspace.workspaceFolders![0].uri.fsPath;
+    const file = path.join(folder, '.vscode', 'settings.json');
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    // revealLogsOnStart, a setting a workspace may set, shows when VS Code has read the file.
+    await fs.writeFile(file, JSON.stringify({ 'agentSandboxes.engineHost': 'unix:///tmp/agent-sandboxes-workspace-engine.sock', 'agentSandboxes.revealLogsOnStart': false }));
+    try {
+      await until('VS Code to read the workspace settings', () => vscode.workspace.getConfiguration('agentSandboxes').get('revealLogsOnStart') === false);
+      await vscode.commands.executeCommand(COMMAND.retry);
+      await until('the ready state on the usual engine', () => api.model.state === 'ready' && item('ui-one'));
+      assert.doesNotMatch(api.model.error?.message ?? '', /agent-sandboxes-workspace-engine/);
+    } finally {
+      await fs.rm(path.join(folder, '.vscode'), { recursive: true, force: true });
+    }
+  });
+
   it('an unreachable engine shows its state and how to start one; Retry reconnects', async () => {
     const settings = vscode.workspace.getConfiguration('agentSandboxes');
-    await settings.update('engineHost', 'unix:///tmp/agent-sandboxes-no-engine.sock', vscode.ConfigurationTarget.Workspace);
+    await settings.update('engineHost', 'unix:///tmp/agent-sandboxes-no-engine.sock', vscode.ConfigurationTarget.Global);
     try {
       await until('the unreachable state', () => api.model.state === 'engineUnreachable');
       assert.match(api.model.error!.message, /Cannot reach the container engine at unix:\/\/\/tmp\/agent-sandboxes-no-engine\.sock/);
       assert.deepEqual(api.tree.getChildren(), [], 'the welcome content shows instead of a stale tree');
     } finally {
-      await settings.update('engineHost', undefined, vscode.ConfigurationTarget.Workspace);
+      await settings.update('engineHost', undefined, vscode.ConfigurationTarget.Global);
     }
     await vscode.commands.executeCommand(COMMAND.retry);
     await until('the ready state', () => api.model.state === 'ready' && item('ui-one'));
@@ -330,7 +346,7 @@ async function activated(): Promise<void> {
     const socket = path.join(dir, 'podman.sock');
     let started: StartedService | undefined;
     await settings.update('engine', 'podman', vscode.ConfigurationTarget.Workspace);
-    await settings.update('engineHost', `unix://${socket}`, vscode.ConfigurationTarget.Workspace);
+    await settings.update('engineHost', `unix://${socket}`, vscode.ConfigurationTarget.Global);
     try {
       await until('the unreachable state, with Podman to start', () => api.model.state === 'engineUnreachable' && api.model.podmanToStart === socket);
       assert.match(api.model.error!.message, /Cannot reach the container engine at unix:\/\/.*podman\.sock/);
@@ -342,7 +358,7 @@ async function activated(): Promise<void> {
       assert.match((missing.tooltip as vscode.MarkdownString).value, /Engine: `Docker`/);
     } finally {
       await settings.update('engine', undefined, vscode.ConfigurationTarget.Workspace);
-      await settings.update('engineHost', undefined, vscode.ConfigurationTarget.Workspace);
+      await settings.update('engineHost', undefined, vscode.ConfigurationTarget.Global);
       if (started?.pid) process.kill(started.pid);
       await fs.rm(dir, { recursive: true, force: true });
     }
