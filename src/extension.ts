@@ -6,6 +6,7 @@ import { errorMessage } from './core/errors';
 import type { HostPolicy } from './core/sandboxes';
 import { BaseContentProvider, registerCommands } from './ui/commands';
 import { ConfigDiagnostics } from './ui/diagnostics';
+import { showError } from './ui/errors';
 import { BASE_SCHEME, SETTINGS, VIEW_ID } from './ui/ids';
 import { LogChannels } from './ui/logChannels';
 import { userPolicy } from './ui/policy';
@@ -34,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): AgentSandboxesApi {
     return wire(context, log);
   } catch (error) {
     // VS Code does not tell the user when an extension fails to activate: say it, then fail.
-    void vscode.window.showErrorMessage(`Agent Sandboxes failed to start: ${errorMessage(error)}`);
+    void showError(error, vscode, log, undefined, 'Agent Sandboxes failed to start: ');
     log.error(`Activation failed: ${errorMessage(error)}`);
     throw error;
   }

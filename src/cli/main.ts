@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { version } from '../../package.json';
 import { formatWarning } from '../core/config';
-import { errorMessage, SandboxError } from '../core/errors';
+import { SandboxError } from '../core/errors';
+import { errorForTerminal } from './errors';
 import { Sandboxes } from '../core/sandboxes';
 import type { SandboxInfo } from '../core/sandboxes';
 import { describeSyncResult, SYNC_MODES } from '../core/sync';
@@ -294,7 +295,7 @@ export function run(argv: string[]): void {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`agent-sandbox: ${errorMessage(error)}\n`);
+      process.stderr.write(`agent-sandbox: ${errorForTerminal(error)}\n`);
       process.exitCode = error instanceof UsageError ? 2 : 1;
     },
   );

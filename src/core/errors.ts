@@ -1,14 +1,36 @@
 /**
- * Typed errors thrown by the core. Each carries a message that says what happened and, where there is
- * one, the next step (`hint`), so the CLI and the editor can show it as it is.
+ * What the user can do next, as data. The core names the step; each front end words it once, in its own terms:
+ * the CLI as a command line (src/cli/errors.ts), the editor as a button (src/ui/errors.ts).
+ */
+export type NextStep =
+  | { do: 'list-sandboxes' }
+  | { do: 'remove-sandbox'; sandbox: string; force?: boolean }
+  | { do: 'start-sandbox'; sandbox: string }
+  | { do: 'stop-a-sandbox' }
+  | { do: 'sync'; sandbox: string; mode: 'merge' | 'squash'; onConflict?: 'merge' }
+  | { do: 'review-changes'; sandbox: string }
+  | { do: 'set-secret'; names: string[] }
+  | { do: 'choose-base' }
+  | { do: 'overwrite-patch' }
+  | { do: 'open-config'; file: string; line?: number }
+  | { do: 'start-podman'; socket: string }
+  | { do: 'retry' };
+
+/**
+ * Typed errors thrown by the core. Each carries a message that says what happened, where there is one a hint in
+ * words that fit every front end, and the next steps as data (`next`).
  */
 export class SandboxError extends Error {
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+    readonly next: readonly NextStep[] = [],
+  ) {
     super(message);
     this.name = new.target.name;
   }
 
-  /** The message and the hint, as one text for a terminal or a notification. */
+  /** The message and the hint, for a log (the front ends add the next steps in their own words). */
   describe(): string {
     return this.hint ? `${this.message}\n${this.hint}` : this.message;
   }
@@ -23,7 +45,7 @@ export class ConfigError extends SandboxError {
     readonly detail: string,
     hint?: string,
   ) {
-    super(`${file}${line ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${detail}`, hint);
+    super(`${file}${line ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${detail}`, hint, [{ do: 'open-config', file, line }]);
   }
 }
 
@@ -49,7 +71,7 @@ export class EngineUnavailableError extends SandboxError {
     /** Podman is installed here and its API service would answer on this socket once started: an editor may offer to. */
     readonly podmanSocket?: string,
   ) {
-    super(message, hint);
+    super(message, hint, [...(podmanSocket ? [{ do: 'start-podman' as const, socket: podmanSocket }] : []), { do: 'retry' }]);
   }
 }
 

@@ -343,7 +343,7 @@ export class Sandboxes {
   private async assertNameFree(name: string): Promise<void> {
     const existing = await this.findContainers(name);
     if (existing.length > 0 || (await this.repo.sandboxNames()).includes(name)) {
-      throw new ConflictError(`A sandbox named "${name}" already exists in ${this.repo.root}.`, `Choose another name, or remove it first: agent-sandbox rm ${name}`);
+      throw new ConflictError(`A sandbox named "${name}" already exists in ${this.repo.root}.`, 'Choose another name, or remove that sandbox first.', [{ do: 'remove-sandbox', sandbox: name }]);
     }
   }
 
@@ -353,7 +353,8 @@ export class Sandboxes {
     if (running >= max) {
       throw new ConflictError(
         `${running} sandboxes are running already, and max_parallel_agents is ${max}.`,
-        'Stop one (agent-sandbox stop NAME), or raise [orchestrator] max_parallel_agents in sandbox.toml.',
+        'Stop one, or raise [orchestrator] max_parallel_agents in sandbox.toml.',
+        [{ do: 'stop-a-sandbox' }],
       );
     }
   }
@@ -377,7 +378,7 @@ export class Sandboxes {
   async get(name: string): Promise<SandboxInfo> {
     const [[container], engine] = await Promise.all([this.findContainers(name), this.engine.info()]);
     if (!container && !(await this.repo.sandboxNames()).includes(name)) {
-      throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
+      throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, undefined, [{ do: 'list-sandboxes' }]);
     }
     return this.describe(name, engine.kind, container);
   }
@@ -424,7 +425,8 @@ export class Sandboxes {
       const known = (await this.repo.sandboxNames()).includes(name);
       throw new SandboxNotFoundError(
         known ? `The sandbox "${name}" has no container any more (it was removed outside Agent Sandboxes).` : `There is no sandbox named "${name}" in ${this.repo.root}.`,
-        known ? `Remove what is left of it with: agent-sandbox rm ${name}` : 'List them with: agent-sandbox ls',
+        known ? 'Remove what is left of it.' : undefined,
+        [known ? { do: 'remove-sandbox', sandbox: name } : { do: 'list-sandboxes' }],
       );
     }
     return this.engine.docker.getContainer(info.Id);
@@ -554,7 +556,7 @@ export class Sandboxes {
     } catch (error) {
       const state = await container.inspect().then((c) => sandboxState(c.State.Status), () => undefined);
       if (state && state !== 'running') {
-        throw new ConflictError(`${what}: the sandbox is not running (it is ${state}).`, `Start it first: agent-sandbox start ${name}`);
+        throw new ConflictError(`${what}: the sandbox is not running (it is ${state}).`, 'Start it first.', [{ do: 'start-sandbox', sandbox: name }]);
       }
       throw this.engine.translate(what, error);
     }
@@ -590,7 +592,7 @@ export class Sandboxes {
   async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
     const [info] = await this.findContainers(name);
     if (!info && !(await this.repo.sandboxNames()).includes(name)) {
-      throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
+      throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, undefined, [{ do: 'list-sandboxes' }]);
     }
     if (!options.force) {
       const { branch, unmergedCommits, uncommittedFiles } = await this.removalImpact(name);
@@ -600,7 +602,8 @@ export class Sandboxes {
       if (lost.length > 0) {
         throw new ConflictError(
           `Removing "${name}" would lose the agent's work: ${lost.join(' and ')}.`,
-          `Take it first (agent-sandbox sync ${name} --mode merge), or remove it anyway with: agent-sandbox rm --force ${name}`,
+          'Take it first, or remove it anyway.',
+          [{ do: 'sync', sandbox: name, mode: 'merge' }, { do: 'remove-sandbox', sandbox: name, force: true }],
         );
       }
     }
@@ -629,7 +632,7 @@ export class Sandboxes {
 
   private async capture(name: string, commit: boolean): Promise<{ work: AgentWork; identity: GitIdentity }> {
     const record = await readRecord(this.repo.paths(name));
-    if (!record) throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, 'List them with: agent-sandbox ls');
+    if (!record) throw new SandboxNotFoundError(`There is no sandbox named "${name}" in ${this.repo.root}.`, undefined, [{ do: 'list-sandboxes' }]);
     const identity = agentIdentity(name, record.agent);
     return { work: await captureAgentWork(this.repo, name, record.base, commit ? identity : undefined), identity };
   }

@@ -40,13 +40,10 @@ export async function resolveSecrets(names: string[], source: SecretSource): Pro
   const values = await knownSecrets(names, source);
   const missing = names.filter((name) => !values.has(name));
   if (missing.length > 0) {
-    const list = missing.join(',');
     throw new SandboxError(
       `The agent needs ${missing.length === 1 ? 'the secret' : 'the secrets'} ${missing.join(', ')}, and ${missing.length === 1 ? 'it is' : 'they are'} not set.`,
-      `In VS Code: Agent Sandboxes: Set Agent Secret (kept in the editor's secret storage), or to take ${missing.length === 1 ? 'it' : 'them'} from the editor's environment, ` +
-        `add ${missing.length === 1 ? 'its name' : 'their names'} to the user setting \`${SECRETS_FROM_ENV_SETTING}\`. ` +
-        `From a terminal: export ${missing.length === 1 ? 'it' : 'them'} and allow ${missing.length === 1 ? 'it' : 'them'} to pass: ${SECRETS_FROM_ENV}=${list}. ` +
-        '(sandbox.toml only names secrets; their values never go there, and no variable of your environment reaches an agent unless you allow its name.)',
+      "sandbox.toml only names secrets: their values never go there, and no variable of your environment reaches an agent unless you allow its name.",
+      [{ do: 'set-secret', names: missing }],
     );
   }
   return values;

@@ -12,6 +12,7 @@ import type { LogChannels } from './logChannels';
 import type { ChangedFile } from '../core/worktrees';
 import type { SandboxModel, SandboxView } from './model';
 import { secretKey } from './secrets';
+import { showError } from './errors';
 import { createShellTerminal } from './shell';
 import type { ChangeNode, PortNode, SandboxNode, SummaryNode } from './tree';
 import { changeSummary, lineCounts, stateLabel } from './tree';
@@ -120,6 +121,10 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     [COMMAND.createConfig]: () => createConfig(ctx),
     [COMMAND.showMenu]: () => showMenu(ctx),
     [COMMAND.openChangedFile]: (node: ChangeNode) => openChange(node),
+    [COMMAND.openConfigAt]: async (file: string, line?: number) => {
+      const position = new vscode.Position(Math.max((line ?? 1) - 1, 0), 0);
+      return vscode.window.showTextDocument(vscode.Uri.file(file), { selection: new vscode.Range(position, position) });
+    },
     [COMMAND.reviewChanges]: async (arg?: SandboxArg) => reviewChanges(ctx, await pick(ctx, arg, 'Review the changes of', (s) => Boolean(s.worktree))),
     [COMMAND.syncBack]: async (arg?: SandboxArg, options?: SyncBackOptions) => syncBack(ctx, await pick(ctx, arg, 'Sync back', (s) => Boolean(s.worktree)), options),
     [COMMAND.syncFile]: (node: ChangeNode) => syncBack(ctx, node.sandbox, { mode: 'squash', files: [node.change.path] }),
@@ -132,7 +137,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       } catch (error) {
         if (error instanceof vscode.CancellationError) return undefined;
         ctx.log.error(`${id}: ${errorMessage(error)}`);
-        void vscode.window.showErrorMessage(errorMessage(error).split('\n')[0], 'Show Log').then((choice) => choice && ctx.log.show());
+        void showError(error, vscode, ctx.log, ctx.folder?.fsPath);
         throw error;
       }
     }),

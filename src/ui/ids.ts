@@ -38,6 +38,7 @@ export const COMMAND = {
   createConfig: 'agentSandboxes.createConfig',
   showMenu: 'agentSandboxes.showMenu',
   openChangedFile: 'agentSandboxes.openChangedFile',
+  openConfigAt: 'agentSandboxes.openConfigAt',
   openPort: 'agentSandboxes.openPort',
   startPodmanService: 'agentSandboxes.startPodmanService',
   setSecret: 'agentSandboxes.setSecret',

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { errorMessage } from '../core/errors';
 import { startPodmanService } from '../core/podman';
 import type { StartedService } from '../core/podman';
+import { showError } from './errors';
 import { COMMAND } from './ids';
 import type { SandboxModel } from './model';
 
@@ -28,7 +29,7 @@ export function registerPodmanCommands(model: SandboxModel, log: vscode.LogOutpu
         return started;
       } catch (error) {
         log.error(`Starting Podman's API service failed: ${errorMessage(error)}`);
-        void vscode.window.showErrorMessage(errorMessage(error));
+        void showError(error, vscode, log);
         return undefined;
       }
     }),

@@ -4,6 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretNamesFromEnv, secretsScript } from '../../src/core/secrets';
 import { SandboxError } from '../../src/core/errors';
+import { errorForTerminal } from '../../src/cli/errors';
+import { presentError } from '../../src/ui/errors';
 
 async function masked(values: string[], chunks: Array<string | Buffer>): Promise<string> {
   const out: string[] = [];
@@ -49,15 +51,17 @@ describe('secrets', () => {
     assert.equal(out, "it's $(touch /tmp/x) `id` \\ \"q\"|line1\nline2");
   });
 
-  test('resolveSecrets names every missing secret, and how to set it and to allow it from the environment', async () => {
+  test('resolveSecrets names every missing secret, and the next step: set them (each front end words how)', async () => {
     const source = environmentSecrets({ PRESENT: 'v1', EMPTY: '' }, ['PRESENT', 'MISSING', 'EMPTY']);
     assert.deepEqual([...(await resolveSecrets(['PRESENT'], source))], [['PRESENT', 'v1']]);
     await assert.rejects(resolveSecrets(['PRESENT', 'MISSING', 'EMPTY'], source), (error: unknown) => {
       assert.ok(error instanceof SandboxError);
       assert.match(error.message, /the secrets MISSING, EMPTY, and they are not set/);
-      assert.match(error.hint ?? '', /Set Agent Secret/);
-      assert.match(error.hint ?? '', /user setting `agentSandboxes\.secretsFromEnvironment`/);
-      assert.match(error.hint ?? '', /AGENT_SANDBOX_SECRETS_FROM_ENV=MISSING,EMPTY/);
+      assert.deepEqual(error.next, [{ do: 'set-secret', names: ['MISSING', 'EMPTY'] }]);
+      assert.match(errorForTerminal(error), /AGENT_SANDBOX_SECRETS_FROM_ENV=MISSING,EMPTY/);
+      const { text, buttons } = presentError(error);
+      assert.match(text, /user setting agentSandboxes\.secretsFromEnvironment/);
+      assert.deepEqual(buttons, [{ label: 'Set MISSING...', command: 'agentSandboxes.setSecret', args: ['MISSING'] }]);
       return true;
     });
   });
