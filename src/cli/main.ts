@@ -5,7 +5,7 @@ import { formatWarning } from '../core/config';
 import { errorMessage, SandboxError } from '../core/errors';
 import { Sandboxes } from '../core/sandboxes';
 import type { SandboxInfo } from '../core/sandboxes';
-import { describeSyncResult, SYNC_MODES } from '../core/sync';
+import { describeSyncResult, skippedNote, SYNC_MODES } from '../core/sync';
 import type { ConflictPolicy, SyncMode } from '../core/sync';
 
 const USAGE = `agent-sandbox: run coding agents in containers, each on its own git worktree
@@ -19,7 +19,7 @@ Usage:
   agent-sandbox start NAME
   agent-sandbox build [--agent ROLE] [--force]
   agent-sandbox rm NAME [--force]
-  agent-sandbox diff NAME [--stat] [--files PATH...]
+  agent-sandbox diff NAME [--stat] [--binary] [--files PATH...]
   agent-sandbox sync NAME --mode merge|squash|cherry-pick|patch [--files PATH...]
                      [--on-conflict stop|merge] [--output FILE] [--force]
 
@@ -48,7 +48,7 @@ const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   start: COMMON,
   build: { ...COMMON, agent: { type: 'string', short: 'a' }, force: { type: 'boolean' } },
   rm: { ...COMMON, force: { type: 'boolean' } },
-  diff: { ...COMMON, stat: { type: 'boolean' }, files: { type: 'string', multiple: true } },
+  diff: { ...COMMON, stat: { type: 'boolean' }, binary: { type: 'boolean' }, files: { type: 'string', multiple: true } },
   sync: {
     ...COMMON,
     mode: { type: 'string', short: 'm' },
@@ -162,7 +162,9 @@ export async function main(argv: string[]): Promise<number> {
       await sandboxes.remove(needName(), { force: Boolean(values.force) });
       return 0;
     case 'diff': {
-      const out = await sandboxes.diff(needName(), { stat: Boolean(values.stat), color: Boolean(process.stdout.isTTY), files });
+      const out = await sandboxes.diff(needName(), { stat: Boolean(values.stat), binary: Boolean(values.binary), color: Boolean(process.stdout.isTTY), files }, (skipped) =>
+        process.stderr.write(`${skippedNote(skipped)}\n`),
+      );
       process.stdout.write(out);
       await drained(process.stdout);
       return 0;

@@ -28,6 +28,8 @@ export interface AgentWork {
    */
   tip: string;
   uncommitted: boolean;
+  /** Paths in the worktree that are no file git can hold (a FIFO, socket or device): left as `head` has them. */
+  skipped: string[];
 }
 
 export interface SyncOptions {
@@ -52,9 +54,11 @@ export interface SyncResult {
   commits: string[];
   fastForward?: boolean;
   patchFile?: string;
+  /** Paths in the agent's worktree left out of its work: no file git can hold (see AgentWork.skipped). */
+  skipped?: string[];
 }
 
-export type SyncStopReason = 'local-changes' | 'staged-changes' | 'conflicts';
+export type SyncStopReason = 'local-changes' | 'staged-changes' | 'conflicts' | 'sparse-checkout';
 
 /** A sync that stopped before changing anything, with the files in the way. */
 export class SyncConflictError extends ConflictError {
@@ -123,15 +127,18 @@ interface RawChange {
 export async function captureAgentWork(repo: Repository, name: string, base: string, identity: GitIdentity | undefined): Promise<AgentWork> {
   const paths = repo.paths(name);
   const head = (await repo.importAgentCommits(name)) ?? base;
-  const work: AgentWork = { name, branch: paths.branch, base, head, tip: head, uncommitted: false };
+  const work: AgentWork = { name, branch: paths.branch, base, head, tip: head, uncommitted: false, skipped: [] };
   const adminDir = await repo.adminDirOf(paths.worktree);
   if (!adminDir || !(await exists(paths.worktree))) return work;
+  const scope = [`--git-dir=${adminDir}`, `--work-tree=${paths.worktree}`];
+  // The worktree's .gitattributes are the agent's: they must not choose a filter driver the host has
+  // configured (git-lfs, say), which reading a file into the index would run as the host user.
+  const noFilters = await withoutFilterDrivers(repo, scope);
   return withTempDir(async (tmp) => {
-    const env = { ...process.env, GIT_INDEX_FILE: path.join(tmp, 'index') };
-    const scope = [`--git-dir=${adminDir}`, `--work-tree=${paths.worktree}`];
+    const env = { ...noFilters, GIT_INDEX_FILE: path.join(tmp, 'index') };
     // The host's index of the worktree always holds `head` (see importAgentCommits). Refreshed, its stat
     // cache spares rehashing every file the agent left alone; a copy of it then takes the agent's changes.
-    await repo.run([...scope, 'update-index', '-q', '--ignore-submodules', '--refresh']).catch(() => undefined);
+    await repo.run([...scope, 'update-index', '-q', '--ignore-submodules', '--refresh'], noFilters).catch(() => undefined);
     await copyIndex(path.join(adminDir, 'index'), env.GIT_INDEX_FILE);
     // Not `git add -A`: for a nested repository (a gitlink) it runs `git status` inside it, which reads that
     // repository's config, written by the agent (a filter there ran as the host user), and follows its .git
@@ -149,26 +156,57 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
       if (entry[0] === 'C') modified.add(name);
     }
     for (const name of removed) changed.delete(name);
-    // A tracked file or link the agent turned into a folder leaves the index; the folder's files come as others.
+    const skipped: string[] = [];
     await Promise.all(
-      [...modified].filter((name) => changed.has(name)).map(async (name) => {
+      [...changed].map(async (name) => {
         const file = path.join(paths.worktree, name);
         const stat = await fs.lstat(file).catch(() => undefined);
-        if (stat?.isDirectory() && !(await exists(path.join(file, '.git')))) {
+        // A FIFO, socket or device is no file git can hold, and reading one may block forever: left out,
+        // so the path keeps what the agent's last commit has.
+        if (stat && !stat.isFile() && !stat.isSymbolicLink() && !stat.isDirectory()) {
+          changed.delete(name);
+          skipped.push(name);
+        } else if (modified.has(name) && stat?.isDirectory() && !(await exists(path.join(file, '.git')))) {
+          // A tracked file or link the agent turned into a folder leaves the index; the folder's files come as others.
           changed.delete(name);
           removed.add(name);
         }
       }),
     );
+    skipped.sort();
     // Removals first and forced: a path may now lie beyond a link or a file the agent put in its folder's place.
     if (removed.size > 0) await gitWithInput(repo.root, [...scope, 'update-index', '--force-remove', '-z', '--stdin'], `${[...removed].join('\0')}\0`, env);
     if (changed.size > 0) await gitWithInput(repo.root, [...scope, 'update-index', '--add', '--remove', '--replace', '-z', '--stdin'], `${[...changed].join('\0')}\0`, env);
     const tree = (await repo.run([...scope, 'write-tree'], env)).trim();
-    if (tree === (await treeOf(repo.root, head))) return work;
+    if (tree === (await treeOf(repo.root, head))) return { ...work, skipped };
     // Only to list changes (identity undefined), the tree does: no commit object on every look at the view.
     const tip = identity ? await commitTree(repo.root, tree, [head], `Uncommitted work in sandbox ${name}`, identity) : tree;
-    return { ...work, tip, uncommitted: true };
+    return { ...work, tip, uncommitted: true, skipped };
   });
+}
+
+/**
+ * The environment with every filter driver configured for the host (in any of its config files) switched
+ * off: no clean or process command, and not required. Attributes can only name drivers, so none runs.
+ */
+async function withoutFilterDrivers(repo: Repository, scope: string[]): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const listed = await gitRaw(repo.root, [...scope, 'config', '-z', '--name-only', '--get-regexp', '^filter\\.']);
+  const names = new Set<string>();
+  for (const key of listed.stdout.toString('utf8').split('\0')) {
+    const last = key.lastIndexOf('.');
+    if (key.startsWith('filter.') && last > 'filter.'.length) names.add(key.slice('filter.'.length, last));
+  }
+  let count = Number(env.GIT_CONFIG_COUNT ?? 0) || 0;
+  for (const driver of names) {
+    for (const [key, value] of [['clean', ''], ['smudge', ''], ['process', ''], ['required', 'false']]) {
+      env[`GIT_CONFIG_KEY_${count}`] = `filter.${driver}.${key}`;
+      env[`GIT_CONFIG_VALUE_${count}`] = value;
+      count++;
+    }
+  }
+  if (count > 0) env.GIT_CONFIG_COUNT = String(count);
+  return env;
 }
 
 /** The files changed between two commits, renames paired, with lines added and removed. */
@@ -233,22 +271,31 @@ export async function syncAgentWork(repo: Repository, work: AgentWork, options: 
   }
   const changes = options.files?.length || options.mode === 'patch' ? await changesBetween(repo.root, work.base, work.tip) : [];
   const selected = options.files?.length ? selectPaths(changes, options.files) : undefined;
-  switch (options.mode) {
-    case 'patch':
-      return writePatch(ws, work, changes, selected, options);
-    case 'squash':
-      return squash(ws, work, await rawChanges(repo.root, work.base, work.tip, selected), policy);
-    case 'merge':
-      return merge(ws, work, selected, policy, identity);
-    case 'cherry-pick':
-      return cherryPick(ws, work, policy);
-  }
+  const result = await (async () => {
+    switch (options.mode) {
+      case 'patch':
+        return writePatch(ws, work, changes, selected, options);
+      case 'squash':
+        return squash(ws, work, await rawChanges(repo.root, work.base, work.tip, selected), policy);
+      case 'merge':
+        return merge(ws, work, selected, policy, identity);
+      case 'cherry-pick':
+        return cherryPick(ws, work, policy);
+    }
+  })();
+  return work.skipped.length > 0 ? { ...result, skipped: work.skipped } : result;
+}
+
+/** A note on what capture left out of the agent's work, for a terminal or a notification. */
+export function skippedNote(skipped: string[]): string {
+  return `Left out of the agent's work (not a file, link or folder: a FIFO, socket or device): ${list(skipped)}.`;
 }
 
 /** What a sync did, in a sentence or two for a terminal or a notification. */
 export function describeSyncResult(name: string, result: SyncResult): string {
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
-  if (result.nothingToSync) return `Nothing to sync: the workspace already has everything ${name} changed.`;
+  const note = result.skipped?.length ? `\n${skippedNote(result.skipped)}` : '';
+  if (result.nothingToSync) return `Nothing to sync: the workspace already has everything ${name} changed.${note}`;
   const lines: string[] = [];
   if (result.mode === 'patch') lines.push(`Wrote ${result.patchFile} (${count(result.files.length, 'file')}). Apply it with: git apply ${result.patchFile}`);
   else if (result.mode === 'squash') lines.push(`Applied ${count(result.files.length, 'file')} from ${name} as uncommitted changes, for you to review and commit.`);
@@ -258,7 +305,7 @@ export function describeSyncResult(name: string, result: SyncResult): string {
     const next = result.mode === 'merge' ? 'then commit' : result.mode === 'cherry-pick' ? 'then git cherry-pick --continue' : 'then git add them';
     lines.push(`Conflicts to resolve in ${count(result.conflicts.length, 'file')}: ${result.conflicts.join(', ')}; ${next}.`);
   }
-  return lines.join('\n');
+  return lines.join('\n') + note;
 }
 
 /** The selected changes' paths, with both sides of a rename; a folder selects everything under it. */
