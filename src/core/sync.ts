@@ -349,6 +349,17 @@ async function writePatch(ws: Workspace, work: AgentWork, changes: ChangedFile[]
  */
 async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], policy: ConflictPolicy): Promise<SyncResult> {
   const result: SyncResult = { mode: 'squash', nothingToSync: false, files: [], conflicts: [], commits: [] };
+  // A path the user's sparse checkout leaves out has no working file to write: written anyway, it would
+  // hide behind its skip-worktree bit (or vanish at the next `git sparse-checkout reapply`).
+  const outside = await ws.outsideSparseCheckout(changes.map((c) => c.path));
+  if (outside.length > 0) {
+    throw new SyncConflictError(
+      `Nothing was synced: the agent changed ${outside.length === 1 ? 'a file' : 'files'} that your sparse checkout leaves out: ${list(outside)}.`,
+      `Add ${outside.length === 1 ? 'its folder' : 'their folders'} to your sparse checkout (git sparse-checkout add ${sparseFolders(outside).join(' ')}) and sync again, or sync other files only (--files), or save them as a patch (--mode patch).`,
+      'sparse-checkout',
+      outside,
+    );
+  }
   const current = await ws.currentEntries(changes.map((c) => c.path));
   const targets = new Map<string, Entry | undefined>();
   const conflicts: Array<{ path: string; why: string; change: RawChange; ours?: Entry; markers?: Entry }> = [];
@@ -389,6 +400,24 @@ async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], poli
       'conflicts',
       conflicts.map((c) => c.path),
     );
+  }
+  if (conflicts.length > 0) {
+    // Conflict stages take the place of the index's entry: a staged version that is neither the committed
+    // file nor the working one (nor conflict stages already there) would be lost.
+    const paths = new Set(conflicts.map((c) => c.path));
+    const [{ staged, unmerged }, committed] = await Promise.all([ws.indexEntries(paths), treeEntries(ws.root, await ws.head(), paths)]);
+    const held = conflicts
+      .filter((c) => unmerged.has(c.path) || !(sameEntry(staged.get(c.path), committed.get(c.path)) || sameEntry(staged.get(c.path), c.ours)))
+      .map((c) => c.path)
+      .sort();
+    if (held.length > 0) {
+      throw new SyncConflictError(
+        `Nothing was synced: you have staged versions of ${list(held)} that differ from both your last commit and the working file, and the conflict markers would replace them in the index.`,
+        'Commit them, stage the files as they are (git add) or unstage them (git restore --staged), then sync again; or sync other files only.',
+        'staged-changes',
+        held,
+      );
+    }
   }
   for (const conflict of conflicts) if (conflict.markers) targets.set(conflict.path, conflict.markers);
   const originals = new Map([...targets.keys()].map((p) => [p, entryOrUndefined(current.get(p))]));
@@ -622,7 +651,8 @@ class Workspace {
   /**
    * What each path is in the working tree right now, as git would store it: read through a copy of the
    * user's index (whose stat cache spares rehashing), with ignored files included, since they are the
-   * user's too.
+   * user's too. A file marked assume-unchanged or skip-worktree is read like any other (git would report it
+   * clean whatever it holds); a path that a sparse checkout leaves out of the working tree is as the index has it.
    */
   async currentEntries(paths: string[]): Promise<Map<string, Current>> {
     const entries = new Map<string, Current>();
@@ -631,30 +661,64 @@ class Workspace {
     return withTempDir(async (tmp) => {
       const env = { ...process.env, ...LITERAL_PATHS, GIT_INDEX_FILE: path.join(tmp, 'index') };
       if (await exists(realIndex)) await copyIndex(realIndex, env.GIT_INDEX_FILE);
-      const indexed = new Set((await gitWithInput(this.root, ['ls-files', '-z'], '', env)).split('\0'));
+      const flags = await indexFlags(this.root, env);
       // A path beyond a link or a file is absent, as git sees it (lstat would follow the link).
       const beyond = await this.pathsBlockedByNonDirectories(paths);
       const stats = await Promise.all(paths.map((p) => (beyond.has(p) ? undefined : fs.lstat(path.join(this.root, p)).catch(() => undefined))));
       const toAdd: string[] = [];
+      const outside = new Set<string>();
       paths.forEach((p, i) => {
         if (beyond.has(p)) return;
         if (stats[i]?.isDirectory()) entries.set(p, DIRECTORY);
-        else if (stats[i] || indexed.has(p)) toAdd.push(p);
+        else if (!stats[i] && flags.get(p)?.skipWorktree) outside.add(p);
+        else if (stats[i] || flags.has(p)) toAdd.push(p);
       });
+      // The flags make `git add` skip a file (assume-unchanged) or refuse it (skip-worktree): off in the copy.
+      const flagged = (which: 'assumeUnchanged' | 'skipWorktree') => toAdd.filter((p) => flags.get(p)?.[which]).map((p) => `${p}\0`).join('');
+      for (const [which, option] of [['assumeUnchanged', '--no-assume-unchanged'], ['skipWorktree', '--no-skip-worktree']] as const) {
+        const input = flagged(which);
+        if (input) await gitWithInput(this.root, ['update-index', option, '-z', '--stdin'], input, env);
+      }
       if (toAdd.length > 0) {
         await gitWithInput(this.root, ['add', '-A', '-f', '--pathspec-from-file=-', '--pathspec-file-nul'], toAdd.join('\0'), env);
       }
-      const wanted = new Set(toAdd);
+      const wanted = new Set([...toAdd, ...outside]);
       for (const line of (await gitWithInput(this.root, ['ls-files', '-s', '-z'], '', env)).split('\0')) {
         const tab = line.indexOf('\t');
         if (tab < 0) continue;
         const file = line.slice(tab + 1);
         if (!wanted.has(file)) continue;
-        const [mode, oid] = line.slice(0, tab).split(' ');
-        entries.set(file, { mode, oid });
+        const [mode, oid, stage] = line.slice(0, tab).split(' ');
+        if (stage === '0') entries.set(file, { mode, oid });
       }
       return entries;
     });
+  }
+
+  /** Those of `paths` that the user's sparse checkout leaves out: skip-worktree in the index, absent from the working tree. */
+  async outsideSparseCheckout(paths: string[]): Promise<string[]> {
+    const realIndex = await this.gitPath('index');
+    if (paths.length === 0 || !(await exists(realIndex))) return [];
+    const flags = await indexFlags(this.root, { ...process.env, GIT_INDEX_FILE: realIndex });
+    const candidates = paths.filter((p) => flags.get(p)?.skipWorktree);
+    const present = await Promise.all(candidates.map((p) => fs.lstat(path.join(this.root, p)).then(() => true, () => false)));
+    return candidates.filter((_, i) => !present[i]).sort();
+  }
+
+  /** The user's index entry of each path at stage 0 (undefined: none), and the paths it holds conflict stages for. */
+  async indexEntries(paths: Set<string>): Promise<{ staged: Map<string, Entry>; unmerged: Set<string> }> {
+    const staged = new Map<string, Entry>();
+    const unmerged = new Set<string>();
+    for (const line of (await gitWithInput(this.root, ['ls-files', '-s', '-z'])).split('\0')) {
+      const tab = line.indexOf('\t');
+      if (tab < 0) continue;
+      const file = line.slice(tab + 1);
+      if (!paths.has(file)) continue;
+      const [mode, oid, stage] = line.slice(0, tab).split(' ');
+      if (stage === '0') staged.set(file, { mode, oid });
+      else unmerged.add(file);
+    }
+    return { staged, unmerged };
   }
 
   /**
@@ -791,6 +855,20 @@ class Workspace {
   }
 }
 
+/**
+ * The assume-unchanged and skip-worktree bits of every path in the index: `ls-files -v` tags a skip-worktree
+ * entry S, and lowercases the tag of an assume-unchanged one.
+ */
+async function indexFlags(root: string, env: NodeJS.ProcessEnv): Promise<Map<string, { assumeUnchanged: boolean; skipWorktree: boolean }>> {
+  const flags = new Map<string, { assumeUnchanged: boolean; skipWorktree: boolean }>();
+  for (const entry of (await gitWithInput(root, ['ls-files', '-z', '-v'], '', env)).split('\0')) {
+    if (entry.length < 3) continue;
+    const tag = entry[0];
+    flags.set(entry.slice(2), { assumeUnchanged: tag !== tag.toUpperCase(), skipWorktree: tag.toUpperCase() === 'S' });
+  }
+  return flags;
+}
+
 async function rawChanges(root: string, from: string, to: string, selected: Set<string> | undefined): Promise<RawChange[]> {
   const out = await gitWithInput(root, ['diff-tree', '-r', '-z', '--no-renames', from, to]);
   const fields = out.split('\0');
@@ -868,6 +946,11 @@ function entryOrUndefined(current: Current | undefined): Entry | undefined {
 
 function isRegular(mode: string): boolean {
   return mode === '100644' || mode === '100755';
+}
+
+/** The folders of paths a sparse checkout leaves out, for `git sparse-checkout add` (a file at the top: itself). */
+function sparseFolders(paths: string[]): string[] {
+  return [...new Set(paths.map((p) => (p.includes('/') ? path.posix.dirname(p) : p)))].sort();
 }
 
 function list(files: string[]): string {
