@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConflictError, GitError, SandboxError } from './errors';
-import { gitRaw, gitWithInput } from './git';
+import { gitRaw, gitWithInput, GitTimeoutError } from './git';
 import type { ChangedFile, GitIdentity, Repository } from './worktrees';
 
 export const SYNC_MODES = ['merge', 'squash', 'cherry-pick', 'patch'] as const;
@@ -119,6 +119,9 @@ interface RawChange {
   after?: Entry;
 }
 
+/** How long capture lets one git command read the agent's worktree before it stops it. */
+export const captureLimits = { timeoutMs: 60_000 };
+
 /**
  * Captures the agent's work as commits, without touching its worktree, its index or the host's branch:
  * the worktree is read into a temporary index (so .gitignore applies and symlinks and the executable bit
@@ -134,17 +137,28 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
   // The worktree's .gitattributes are the agent's: they must not choose a filter driver the host has
   // configured (git-lfs, say), which reading a file into the index would run as the host user.
   const noFilters = await withoutFilterDrivers(repo, scope);
+  // git opens what the agent wrote: a FIFO where it reads a nested repository's HEAD blocks it for ever.
+  const run = (args: string[], env: NodeJS.ProcessEnv, input = '') =>
+    gitWithInput(repo.root, [...scope, ...args], input, env, { timeoutMs: captureLimits.timeoutMs }).catch((error: unknown) => {
+      if (!(error instanceof GitTimeoutError)) throw error;
+      throw new GitError(
+        `Reading the worktree of sandbox ${name} did not finish: ${error.message}`,
+        `Something there blocks reading, such as a FIFO in a nested repository's .git: look with agent-sandbox exec ${name} -- find . -type p`,
+      );
+    });
   return withTempDir(async (tmp) => {
     const env = { ...noFilters, GIT_INDEX_FILE: path.join(tmp, 'index') };
     // The host's index of the worktree always holds `head` (see importAgentCommits). Refreshed, its stat
     // cache spares rehashing every file the agent left alone; a copy of it then takes the agent's changes.
-    await repo.run([...scope, 'update-index', '-q', '--ignore-submodules', '--refresh'], noFilters).catch(() => undefined);
+    await run(['update-index', '-q', '--ignore-submodules', '--refresh'], noFilters).catch((error: unknown) => {
+      if (error instanceof GitError && error.hint) throw error;
+    });
     await copyIndex(path.join(adminDir, 'index'), env.GIT_INDEX_FILE);
     // Not `git add -A`: for a nested repository (a gitlink) it runs `git status` inside it, which reads that
     // repository's config, written by the agent (a filter there ran as the host user), and follows its .git
     // file anywhere (one naming the user's .git refreshed the user's index). ls-files and update-index
     // only read a nested repository's HEAD.
-    const listed = await repo.run([...scope, 'ls-files', '-z', '-t', '--modified', '--deleted', '--others', '--exclude-standard'], env);
+    const listed = await run(['ls-files', '-z', '-t', '--modified', '--deleted', '--others', '--exclude-standard'], env);
     const removed = new Set<string>();
     const changed = new Set<string>();
     const modified = new Set<string>();
@@ -175,9 +189,9 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
     );
     skipped.sort();
     // Removals first and forced: a path may now lie beyond a link or a file the agent put in its folder's place.
-    if (removed.size > 0) await gitWithInput(repo.root, [...scope, 'update-index', '--force-remove', '-z', '--stdin'], `${[...removed].join('\0')}\0`, env);
-    if (changed.size > 0) await gitWithInput(repo.root, [...scope, 'update-index', '--add', '--remove', '--replace', '-z', '--stdin'], `${[...changed].join('\0')}\0`, env);
-    const tree = (await repo.run([...scope, 'write-tree'], env)).trim();
+    if (removed.size > 0) await run(['update-index', '--force-remove', '-z', '--stdin'], env, `${[...removed].join('\0')}\0`);
+    if (changed.size > 0) await run(['update-index', '--add', '--remove', '--replace', '-z', '--stdin'], env, `${[...changed].join('\0')}\0`);
+    const tree = (await run(['write-tree'], env)).trim();
     if (tree === (await treeOf(repo.root, head))) return { ...work, skipped };
     // Only to list changes (identity undefined), the tree does: no commit object on every look at the view.
     const tip = identity ? await commitTree(repo.root, tree, [head], `Uncommitted work in sandbox ${name}`, identity) : tree;

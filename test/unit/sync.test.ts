@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { captureAgentWork, diffAgentWork, syncAgentWork, SyncConflictError } from '../../src/core/sync';
+import { captureAgentWork, captureLimits, diffAgentWork, syncAgentWork, SyncConflictError } from '../../src/core/sync';
 import type { AgentWork, SyncOptions, SyncResult } from '../../src/core/sync';
 import { agentIdentity, Repository } from '../../src/core/worktrees';
 
@@ -315,6 +315,20 @@ describe('capture', () => {
     const result = await s.sync({ mode: 'squash' });
     assert.deepEqual(result.files, ['b.txt']);
     assert.deepEqual(result.skipped, ['a.txt']);
+  });
+
+  test('a FIFO where git reads a nested repository\'s HEAD stops capture with a clear error instead of blocking it', { timeout: 30_000 }, async () => {
+    const s = await sandbox({ 'a.txt': 'one\n' });
+    mkdirSync(path.join(s.worktree, 'sub/.git/objects'), { recursive: true });
+    mkdirSync(path.join(s.worktree, 'sub/.git/refs'), { recursive: true });
+    execFileSync('mkfifo', [path.join(s.worktree, 'sub/.git/HEAD')]);
+    const saved = captureLimits.timeoutMs;
+    captureLimits.timeoutMs = 2_000;
+    try {
+      await assert.rejects(s.capture(), (error: Error) => /did not finish/.test(error.message) && /FIFO/.test((error as { hint?: string }).hint ?? ''));
+    } finally {
+      captureLimits.timeoutMs = saved;
+    }
   });
 
   test('the agent\'s .gitattributes cannot make capture run a filter driver the host configured', async () => {
