@@ -512,7 +512,7 @@ async function mergeAroundStaged(ws: Workspace, head: string, source: string, tr
       await gitWithInput(ws.root, ['update-index', '-z', '--index-info'], info.join(''));
       await gitWithInput(ws.root, ['update-ref', '-m', `merge ${source}: Merge made by Agent Sandboxes`, 'HEAD', commit, head]);
     } catch (error) {
-      await copyIndex(saved, index).catch(() => undefined);
+      await restoreIndex(saved, index).catch(() => undefined);
       await ws.writeEntries(originals, targets).catch(() => undefined);
       throw error;
     }
@@ -979,6 +979,30 @@ async function copyIndex(from: string, to: string): Promise<void> {
   await fs.copyFile(from, to);
   const { atime, mtime } = await fs.stat(from);
   await fs.utimes(to, atime, mtime);
+}
+
+/**
+ * Puts a saved copy of the user's index back as git writes an index: into `index.lock`, taken exclusively (a
+ * git running meanwhile keeps its lock, and this fails), then renamed over the index. The saved copy's
+ * modification time goes with it, for the same racy-git reason as copyIndex.
+ */
+async function restoreIndex(saved: string, index: string): Promise<void> {
+  const lock = `${index}.lock`;
+  const handle = await fs.open(lock, 'wx');
+  try {
+    try {
+      await handle.writeFile(await fs.readFile(saved));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const { atime, mtime } = await fs.stat(saved);
+    await fs.utimes(lock, atime, mtime);
+    await fs.rename(lock, index);
+  } catch (error) {
+    await fs.rm(lock, { force: true });
+    throw error;
+  }
 }
 
 async function withTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
