@@ -260,6 +260,8 @@ export class Repository {
       '--porcelain=v1',
       '-z',
       '--untracked-files=all',
+      // One path per entry: a rename's second path would be read as an entry of its own (status.renames).
+      '--no-renames',
       // Never into a nested repository the agent made: that runs git there, with its config (see captureAgentWork).
       '--ignore-submodules=all',
     ]);
