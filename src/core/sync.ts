@@ -478,9 +478,10 @@ async function merge(ws: Workspace, work: AgentWork, selected: Set<string> | und
       merged.conflicts,
     );
   }
+  // --no-autostash: merge.autoStash would stash the user's other changes and put them back unstaged.
   const args = fastForward
-    ? ['merge', '--ff-only', '--quiet', source]
-    : ['merge', '--no-ff', '--no-edit', '--quiet', '-m', `Merge sandbox ${work.name} (${work.branch})`, source];
+    ? ['merge', '--ff-only', '--no-autostash', '--quiet', source]
+    : ['merge', '--no-ff', '--no-autostash', '--no-edit', '--quiet', '-m', `Merge sandbox ${work.name} (${work.branch})`, source];
   const outcome = await gitRaw(ws.root, args);
   if (outcome.code !== 0) {
     const unmerged = await ws.unmergedPaths();

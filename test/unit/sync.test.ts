@@ -195,6 +195,26 @@ describe('squash with conflict markers and the user\'s staged versions', () => {
   });
 });
 
+describe('merge and the user\'s git settings', () => {
+  test('with merge.autoStash, a merge keeps the user\'s staged and unstaged changes elsewhere where they are, and stashes nothing', async () => {
+    const s = await sandbox({ 'a.txt': 'one\n', 'b.txt': 'b\n', 'c.txt': 'c\n' });
+    git(s.root, ['config', 'merge.autoStash', 'true']);
+    write(s.root, { 'b.txt': 'staged\n' });
+    git(s.root, ['add', 'b.txt']);
+    write(s.root, { 'b.txt': 'working\n', 'c.txt': 'mine\n' });
+    write(s.worktree, { 'a.txt': 'agent\n' });
+    s.agentCommit('agent');
+    const result = await s.sync({ mode: 'merge' });
+    assert.equal(result.fastForward, true);
+    assert.equal(git(s.root, ['show', ':b.txt']), 'staged\n');
+    assert.equal(readFileSync(path.join(s.root, 'b.txt'), 'utf8'), 'working\n');
+    assert.equal(readFileSync(path.join(s.root, 'c.txt'), 'utf8'), 'mine\n');
+    assert.equal(readFileSync(path.join(s.root, 'a.txt'), 'utf8'), 'agent\n');
+    assert.equal(git(s.root, ['reflog', 'show', '--all', '--format=%gs']).includes('autostash'), false);
+    assert.equal(git(s.root, ['for-each-ref', 'refs/stash']), '');
+  });
+});
+
 describe('paths that hold a newline', () => {
   test('cherry-pick stops on an ignored file of the user\'s whose name holds a newline', async () => {
     const s = await sandbox({ '.gitignore': '*.log\n', 'a.txt': 'one\n' });
