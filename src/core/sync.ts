@@ -136,7 +136,7 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
   const scope = [`--git-dir=${adminDir}`, `--work-tree=${paths.worktree}`];
   // The worktree's .gitattributes are the agent's: they must not choose a filter driver the host has
   // configured (git-lfs, say), which reading a file into the index would run as the host user.
-  const noFilters = await withoutFilterDrivers(repo, scope);
+  const noFilters = await withoutFilterDrivers(repo.root, scope);
   // git opens what the agent wrote: a FIFO where it reads a nested repository's HEAD blocks it for ever.
   const run = (args: string[], env: NodeJS.ProcessEnv, input = '') =>
     gitWithInput(repo.root, [...scope, ...args], input, env, { timeoutMs: captureLimits.timeoutMs }).catch((error: unknown) => {
@@ -203,9 +203,9 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
  * The environment with every filter driver configured for the host (in any of its config files) switched
  * off: no clean or process command, and not required. Attributes can only name drivers, so none runs.
  */
-async function withoutFilterDrivers(repo: Repository, scope: string[]): Promise<NodeJS.ProcessEnv> {
+async function withoutFilterDrivers(root: string, scope: string[]): Promise<NodeJS.ProcessEnv> {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  const listed = await gitRaw(repo.root, [...scope, 'config', '-z', '--name-only', '--get-regexp', '^filter\\.']);
+  const listed = await gitRaw(root, [...scope, 'config', '-z', '--name-only', '--get-regexp', '^filter\\.']);
   const names = new Set<string>();
   for (const key of listed.stdout.toString('utf8').split('\0')) {
     const last = key.lastIndexOf('.');
@@ -833,16 +833,32 @@ class Workspace {
     }
   }
 
+  /**
+   * The files first, under the workspace's attributes as they are; then the .gitattributes files among
+   * `targets`, with no filter driver. Attributes the agent wrote so apply from the user's next checkout on,
+   * never to the sync that brings them: they cannot choose a driver (git-lfs, say) for the agent's files.
+   */
   private async checkout(targets: Map<string, Entry | undefined>): Promise<void> {
-    const deletions = [...targets].filter(([, entry]) => !entry).map(([p]) => p);
-    const writes = [...targets].filter((pair): pair is [string, Entry] => Boolean(pair[1]));
+    const isAttributes = ([p, entry]: [string, Entry | undefined]) => path.posix.basename(p) === '.gitattributes' && (!entry || entry.mode !== '040000');
+    const attributes = [...targets].filter(isAttributes);
+    // A .gitattributes the agent turned into a folder must go before that folder's files are written.
+    const others = [...targets].filter((pair) => !isAttributes(pair));
+    const inTheWay = (p: string) => others.some(([o]) => o.startsWith(`${p}/`));
+    await this.checkoutEntries([...others, ...attributes.filter(([p]) => inTheWay(p))], process.env);
+    const last = attributes.filter(([p]) => !inTheWay(p));
+    if (last.length > 0) await this.checkoutEntries(last, await withoutFilterDrivers(this.root, []));
+  }
+
+  private async checkoutEntries(targets: Array<[string, Entry | undefined]>, baseEnv: NodeJS.ProcessEnv): Promise<void> {
+    const deletions = targets.filter(([, entry]) => !entry).map(([p]) => p);
+    const writes = targets.filter((pair): pair is [string, Entry] => Boolean(pair[1]));
     for (const file of deletions) {
       await fs.rm(path.join(this.root, file), { force: true });
       await this.pruneEmptyParents(file);
     }
     if (writes.length === 0) return;
     await withTempDir(async (tmp) => {
-      const env = { ...process.env, GIT_INDEX_FILE: path.join(tmp, 'index') };
+      const env = { ...baseEnv, GIT_INDEX_FILE: path.join(tmp, 'index') };
       const info = writes.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('');
       await gitWithInput(this.root, ['update-index', '-z', '--add', '--index-info'], info, env);
       // With -f, checkout-index unlinks what is at each path first: a link is replaced, never written through.

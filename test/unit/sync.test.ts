@@ -321,6 +321,42 @@ describe('sparse checkouts', () => {
   });
 });
 
+describe('squash writes files under the workspace\'s attributes, not under the ones it brings', () => {
+  async function withGlobalConfig<T>(extra: string, work: () => Promise<T>): Promise<T> {
+    const config = readFileSync(globalConfig, 'utf8');
+    writeFileSync(globalConfig, config + extra);
+    try {
+      return await work();
+    } finally {
+      writeFileSync(globalConfig, config);
+    }
+  }
+
+  test('a .gitattributes of the agent\'s naming a driver the host configured runs no smudge filter in the sync that brings it', async () => {
+    const s = await sandbox({ 'a.txt': 'one\n' });
+    const marker = path.join(scratch, `smudge-ran-${++count}`);
+    await withGlobalConfig(`[filter "lfs"]\n\tsmudge = touch ${marker}; tr a-z A-Z\n\tclean = cat\n\trequired = true\n`, async () => {
+      write(s.worktree, { '.gitattributes': '* filter=lfs\n', 'a.txt': 'agent\n', 'sub/.gitattributes': '* filter=lfs\n', 'sub/b.txt': 'b\n' });
+      const result = await s.sync({ mode: 'squash' });
+      assert.deepEqual(result.files, ['.gitattributes', 'a.txt', 'sub/.gitattributes', 'sub/b.txt']);
+      assert.equal(existsSync(marker), false, 'the smudge filter ran');
+      assert.equal(readFileSync(path.join(s.root, 'a.txt'), 'utf8'), 'agent\n');
+      assert.equal(readFileSync(path.join(s.root, 'sub/b.txt'), 'utf8'), 'b\n');
+      assert.equal(readFileSync(path.join(s.root, 'sub/.gitattributes'), 'utf8'), '* filter=lfs\n');
+    });
+  });
+
+  test('the workspace\'s own attributes and filters apply to the agent\'s files, as in any checkout', async () => {
+    const s = await sandbox({ '.gitattributes': '*.txt filter=upper\n', 'a.txt': 'one\n' });
+    await withGlobalConfig('[filter "upper"]\n\tsmudge = tr a-z A-Z\n\tclean = tr A-Z a-z\n', async () => {
+      write(s.worktree, { 'a.txt': 'agent\n', '.gitattributes': '*.txt -filter\n' });
+      await s.sync({ mode: 'squash' });
+      assert.equal(readFileSync(path.join(s.root, 'a.txt'), 'utf8'), 'AGENT\n');
+      assert.equal(readFileSync(path.join(s.root, '.gitattributes'), 'utf8'), '*.txt -filter\n');
+    });
+  });
+});
+
 describe('capture', () => {
   test('a tracked file the agent replaced by a FIFO is left out with a note, and never read', { timeout: 20_000 }, async () => {
     const s = await sandbox({ 'a.txt': 'one\n', 'b.txt': 'b\n' });
