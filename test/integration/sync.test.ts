@@ -1249,6 +1249,28 @@ printf 'agent
   });
 });
 
+describe('sync back: an agent that commits a file named like an ignored file of the user\'s, with a newline in the name', () => {
+  test('cherry-pick and merge stop and name it; the user\'s file is intact', async () => {
+    const script = String.raw`set -e
+name="$(printf 'notes\nsecret.log')"
+printf 'agent\n' > "$name"
+git add -f -- "$name"
+git commit -q -m 'agent: a file with a newline in its name'
+`;
+    const repo = await makeRepo(tomlWith(script), { '.gitignore': '*.log\n', 'a.txt': 'a\n' });
+    const up = await cli(['up', 'newline', '--wait'], { cwd: repo });
+    assert.equal(up.code, 0, up.stderr);
+    const name = 'notes\nsecret.log';
+    assert.equal(git(repo, 'show', `sandbox/newline:${name}`), 'agent');
+    await fs.writeFile(path.join(repo, name), 'my ignored notes\n');
+    const before = await snapshot(repo);
+    for (const mode of ['cherry-pick', 'merge']) {
+      await refused(repo, 'newline', ['--mode', mode], [/uncommitted changes in/, /secret\.log/], before);
+    }
+    assert.equal(await fs.readFile(path.join(repo, name), 'utf8'), 'my ignored notes\n');
+  });
+});
+
 describe('sync back: a sandbox with no changes', () => {
   let repo: string;
 
