@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { captureAgentWork, captureLimits, diffAgentWork, syncAgentWork, SyncConflictError } from '../../src/core/sync';
 import type { AgentWork, SyncOptions, SyncResult } from '../../src/core/sync';
-import { agentIdentity, Repository } from '../../src/core/worktrees';
+import { agentIdentity, readAgentHead, Repository } from '../../src/core/worktrees';
 
 /*
  * Capture and sync against real temporary repositories, without containers: the sandbox is made as `up` makes
@@ -386,6 +386,26 @@ describe('capture', () => {
       captureLimits.timeoutMs = saved;
     }
   });
+
+  for (const where of ['HEAD', 'refs/heads/sandbox/agent', 'packed-refs']) {
+    test(`a FIFO (or a link to one) at the private git dir's ${where} is read as no commit, without blocking capture`, { timeout: 20_000 }, async () => {
+      const s = await sandbox({ 'a.txt': 'one\n' });
+      write(s.worktree, { 'a.txt': 'agent\n' });
+      const file = path.join(s.privateGitDir, where);
+      rmSync(file, { force: true });
+      if (where === 'refs/heads/sandbox/agent') {
+        execFileSync('mkfifo', [file]);
+      } else {
+        execFileSync('mkfifo', [path.join(scratch, `fifo-${++count}`)]);
+        symlinkSync(path.join(scratch, `fifo-${count}`), file);
+        if (where === 'packed-refs') rmSync(path.join(s.privateGitDir, 'refs/heads/sandbox/agent'));
+      }
+      assert.equal(await readAgentHead(s.privateGitDir), undefined);
+      const work = await s.capture();
+      assert.equal(work.head, s.base);
+      assert.equal(git(s.root, ['show', `${work.tip}:a.txt`]), 'agent\n');
+    });
+  }
 
   test('the agent\'s .gitattributes cannot make capture run a filter driver the host configured', async () => {
     const s = await sandbox({ 'a.txt': 'one\n' });
