@@ -80,7 +80,7 @@ const LITERAL_PATHS = { GIT_LITERAL_PATHSPECS: '1' };
  * patch, `diff`, the changed files): no external diff program or textconv driver, the standard a/ and b/
  * prefixes (whatever diff.noprefix or diff.mnemonicPrefix say), paths from the top (diff.relative), no colour
  * (color.diff=always), renames found (diff.renames), gitlinks as ids (diff.submodule=log makes a text `git apply`
- * refuses) and never hidden (diff.ignoreSubmodules), three lines of context (diff.context) and git's default
+ * refuses) and never hidden (diff.ignoreSubmodules), and git's default
  * algorithm and order (diff.algorithm, diff.orderFile). Checked against git 2.39's documentation.
  */
 const FIXED_DIFF_OPTIONS = [
@@ -92,10 +92,12 @@ const FIXED_DIFF_OPTIONS = [
   '-M',
   '--submodule=short',
   '--ignore-submodules=none',
-  '--unified=3',
   '--diff-algorithm=myers',
   '-O/dev/null',
 ];
+
+/** Three lines of context (diff.context, GIT_DIFF_OPTS), only where a patch is wanted: -U implies --patch. */
+const PATCH_CONTEXT = '--unified=3';
 
 /** The environment for such a diff: without the variables that choose an external diff or its options. */
 function diffEnv(): NodeJS.ProcessEnv {
@@ -265,7 +267,7 @@ export async function changesBetween(root: string, from: string, to: string): Pr
 export async function diffAgentWork(root: string, work: AgentWork, options: { stat?: boolean; color?: boolean; files?: string[]; binary?: boolean } = {}): Promise<Buffer> {
   const args = ['diff', ...FIXED_DIFF_OPTIONS, options.color && !options.binary ? '--color=always' : '--no-color'];
   if (options.binary) args.push('--binary', '--full-index');
-  if (options.stat) args.push('--stat');
+  args.push(options.stat ? '--stat' : PATCH_CONTEXT);
   args.push(work.base, work.tip, '--', ...(options.files ?? []));
   const result = await gitRaw(root, args, { env: diffEnv() });
   if (result.code !== 0) throw new GitError(`git diff failed: ${result.stderr.trim()}`);
@@ -343,7 +345,7 @@ function selectPaths(changes: ChangedFile[], files: string[]): Set<string> {
 async function writePatch(ws: Workspace, work: AgentWork, changes: ChangedFile[], selected: Set<string> | undefined, options: SyncOptions): Promise<SyncResult> {
   if (!options.patchFile) throw new SandboxError('The patch mode needs a file to write.');
   const paths = selected ? [...selected] : [];
-  const result = await gitRaw(ws.root, ['diff', ...FIXED_DIFF_OPTIONS, '--binary', '--full-index', '--no-color', work.base, work.tip, '--', ...paths], { env: diffEnv() });
+  const result = await gitRaw(ws.root, ['diff', ...FIXED_DIFF_OPTIONS, PATCH_CONTEXT, '--binary', '--full-index', '--no-color', work.base, work.tip, '--', ...paths], { env: diffEnv() });
   if (result.code !== 0) throw new GitError(`git diff failed: ${result.stderr.trim()}`);
   const files = changes.filter((c) => !selected || selected.has(c.path)).map((c) => c.path);
   const empty = { mode: 'patch' as const, nothingToSync: true, files: [], conflicts: [], commits: [] };

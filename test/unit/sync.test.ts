@@ -275,7 +275,8 @@ describe('patches and diffs are made with fixed options, whatever the user\'s di
     test(`the patch mode's patch applies with ${label}`, async () => {
       await withSetting(setting, env, async (s) => {
         const patchFile = path.join(scratch, `out-${++count}.patch`);
-        await s.sync({ mode: 'patch', patchFile });
+        const result = await s.sync({ mode: 'patch', patchFile });
+        assert.deepEqual(result.files, ['b.txt', 'bin.dat', 'src/a.txt']);
         assert.deepEqual(applyBuffer(s, readFileSync(patchFile), Object.keys(agentFiles)), hexOf(agentFiles));
       });
     });
@@ -284,6 +285,13 @@ describe('patches and diffs are made with fixed options, whatever the user\'s di
       await withSetting(setting, env, async (s) => {
         const text = await diffAgentWork(s.root, await s.capture(), { files: ['src/a.txt', 'b.txt'] });
         assert.deepEqual(applyBuffer(s, text, ['src/a.txt', 'b.txt']), hexOf({ 'src/a.txt': agentFiles['src/a.txt'], 'b.txt': agentFiles['b.txt'] }));
+      });
+    });
+
+    test(`diff --stat is a summary only with ${label}`, async () => {
+      await withSetting(setting, env, async (s) => {
+        const stat = (await diffAgentWork(s.root, await s.capture(), { stat: true })).toString();
+        assert.match(stat, /^ b\.txt +\| +1 \+\n bin\.dat +\| Bin 3 -> 7 bytes\n src\/a\.txt +\| +2 \+-\n 3 files changed, 2 insertions\(\+\), 1 deletion\(-\)\n$/);
       });
     });
 
