@@ -596,8 +596,10 @@ class Workspace {
 
   /** Where git keeps each of `names` for this worktree, in one call. */
   async gitPaths(names: string[]): Promise<string[]> {
-    const out = await gitWithInput(this.root, ['rev-parse', ...names.flatMap((name) => ['--git-path', name])]);
-    return out.split('\n').slice(0, names.length).map((p) => path.resolve(this.root, p));
+    const out = (await gitWithInput(this.root, ['rev-parse', ...names.flatMap((name) => ['--git-path', name])])).split('\n');
+    if (out.length === names.length + 1) return out.slice(0, names.length).map((p) => path.resolve(this.root, p));
+    // A path that holds a newline (the repository's own): one name at a time, all of its output but the last newline.
+    return Promise.all(names.map(async (name) => path.resolve(this.root, (await gitWithInput(this.root, ['rev-parse', '--git-path', name])).replace(/\n$/, ''))));
   }
 
   async inProgress(marker: string): Promise<boolean> {

@@ -32,7 +32,7 @@ after(() => {
 });
 
 function git(cwd: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', input: options.input, env: options.env ?? process.env });
+  return execFileSync('git', args, { cwd, encoding: 'utf8', input: options.input, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 function write(root: string, files: Record<string, string | Buffer>): void {
@@ -57,13 +57,19 @@ interface Sandbox {
 let count = 0;
 
 /** A repository with `files` committed on main, and a sandbox "agent" made from that commit. */
-async function sandbox(files: Record<string, string | Buffer>): Promise<Sandbox> {
-  const root = path.join(scratch, `repo-${++count}`, 'project');
+async function sandbox(files: Record<string, string | Buffer>, options: { linkedWorktree?: string; parent?: string } = {}): Promise<Sandbox> {
+  let root = path.join(scratch, `repo-${++count}${options.parent ?? ''}`, 'project');
   mkdirSync(root, { recursive: true });
   git(root, ['init', '-q', '-b', 'main']);
   write(root, files);
   git(root, ['add', '-A']);
   git(root, ['commit', '-q', '-m', 'initial']);
+  if (options.linkedWorktree) {
+    // The user works in a linked worktree of the repository: git names its files by absolute paths.
+    const linked = path.join(path.dirname(root), options.linkedWorktree);
+    git(root, ['worktree', 'add', '-q', '-b', 'work', linked]);
+    root = linked;
+  }
   const repo = await Repository.open(root);
   const base = git(root, ['rev-parse', 'HEAD']).trim();
   const paths = await repo.createSandboxWorktree('agent', base, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, chownNeeded: false }, identity);
@@ -216,6 +222,23 @@ describe('merge and the user\'s git settings', () => {
 });
 
 describe('paths that hold a newline', () => {
+  test('a merge around staged changes works in a linked worktree of a repository whose path holds a newline', async () => {
+    const s = await sandbox({ 'a.txt': 'one\n', 'b.txt': 'b\n' }, { parent: ' my\nrepositories', linkedWorktree: 'my\nworktree' });
+    write(s.root, { 'c.txt': 'committed by the user\n' });
+    git(s.root, ['add', 'c.txt']);
+    git(s.root, ['commit', '-q', '-m', 'user']);
+    write(s.root, { 'b.txt': 'staged\n' });
+    git(s.root, ['add', 'b.txt']);
+    write(s.worktree, { 'a.txt': 'agent\n' });
+    s.agentCommit('agent');
+    const result = await s.sync({ mode: 'merge' });
+    assert.equal(result.fastForward, false);
+    assert.equal(result.commits.length, 2);
+    assert.equal(readFileSync(path.join(s.root, 'a.txt'), 'utf8'), 'agent\n');
+    assert.equal(git(s.root, ['show', ':b.txt']), 'staged\n');
+    assert.equal(git(s.root, ['status', '--porcelain']), 'M  b.txt\n');
+  });
+
   test('cherry-pick stops on an ignored file of the user\'s whose name holds a newline', async () => {
     const s = await sandbox({ '.gitignore': '*.log\n', 'a.txt': 'one\n' });
     const name = 'notes\nsecret.log';
