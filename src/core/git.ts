@@ -72,6 +72,33 @@ export function gitRaw(cwd: string, args: string[], options: { input?: string | 
 /** git killed for taking longer than its caller allowed. */
 export class GitTimeoutError extends GitError {}
 
+/** How long one git command reading what an agent wrote (its worktree) may take before it is stopped. */
+export const agentGitLimits = { timeoutMs: 60_000 };
+
+/**
+ * The environment with every filter driver configured for the host (in any of its config files) switched
+ * off: no clean or process command, and not required. Attributes can only name drivers, so none runs.
+ */
+export async function withoutFilterDrivers(root: string, scope: string[]): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const listed = await gitRaw(root, [...scope, 'config', '-z', '--name-only', '--get-regexp', '^filter\\.']);
+  const names = new Set<string>();
+  for (const key of listed.stdout.toString('utf8').split('\0')) {
+    const last = key.lastIndexOf('.');
+    if (key.startsWith('filter.') && last > 'filter.'.length) names.add(key.slice('filter.'.length, last));
+  }
+  let count = Number(env.GIT_CONFIG_COUNT ?? 0) || 0;
+  for (const driver of names) {
+    for (const [key, value] of [['clean', ''], ['smudge', ''], ['process', ''], ['required', 'false']]) {
+      env[`GIT_CONFIG_KEY_${count}`] = `filter.${driver}.${key}`;
+      env[`GIT_CONFIG_VALUE_${count}`] = value;
+      count++;
+    }
+  }
+  if (count > 0) env.GIT_CONFIG_COUNT = String(count);
+  return env;
+}
+
 /** Pipes `git <from>` into `git <to>` without holding the whole stream in memory. */
 export function gitPipe(cwd: string, from: string[], to: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const withConfig = (args: string[]) => HARDENED_CONFIG.flatMap((c) => ['-c', c]).concat(args);

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConflictError, GitError, SandboxError } from './errors';
-import { gitRaw, gitWithInput, GitTimeoutError } from './git';
+import { agentGitLimits, gitRaw, gitWithInput, GitTimeoutError, withoutFilterDrivers } from './git';
 import type { ChangedFile, GitIdentity, Repository } from './worktrees';
 
 export const SYNC_MODES = ['merge', 'squash', 'cherry-pick', 'patch'] as const;
@@ -121,8 +121,8 @@ interface RawChange {
   after?: Entry;
 }
 
-/** How long capture lets one git command read the agent's worktree before it stops it. */
-export const captureLimits = { timeoutMs: 60_000 };
+/** How long capture lets one git command read the agent's worktree before it stops it (see agentGitLimits). */
+export const captureLimits = agentGitLimits;
 
 /**
  * Captures the agent's work as commits, without touching its worktree, its index or the host's branch:
@@ -199,30 +199,6 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
     const tip = identity ? await commitTree(repo.root, tree, [head], `Uncommitted work in sandbox ${name}`, identity) : tree;
     return { ...work, tip, uncommitted: true, skipped };
   });
-}
-
-/**
- * The environment with every filter driver configured for the host (in any of its config files) switched
- * off: no clean or process command, and not required. Attributes can only name drivers, so none runs.
- */
-async function withoutFilterDrivers(root: string, scope: string[]): Promise<NodeJS.ProcessEnv> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  const listed = await gitRaw(root, [...scope, 'config', '-z', '--name-only', '--get-regexp', '^filter\\.']);
-  const names = new Set<string>();
-  for (const key of listed.stdout.toString('utf8').split('\0')) {
-    const last = key.lastIndexOf('.');
-    if (key.startsWith('filter.') && last > 'filter.'.length) names.add(key.slice('filter.'.length, last));
-  }
-  let count = Number(env.GIT_CONFIG_COUNT ?? 0) || 0;
-  for (const driver of names) {
-    for (const [key, value] of [['clean', ''], ['smudge', ''], ['process', ''], ['required', 'false']]) {
-      env[`GIT_CONFIG_KEY_${count}`] = `filter.${driver}.${key}`;
-      env[`GIT_CONFIG_VALUE_${count}`] = value;
-      count++;
-    }
-  }
-  if (count > 0) env.GIT_CONFIG_COUNT = String(count);
-  return env;
 }
 
 /** The files changed between two commits, renames paired, with lines added and removed. */

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConflictError, GitError } from './errors';
-import { gitPipe, gitWithInput, hostGit } from './git';
+import { agentGitLimits, gitPipe, gitWithInput, hostGit, withoutFilterDrivers } from './git';
 import { withLock } from './lock';
 import type { AgentUser } from './user';
 
@@ -253,9 +253,11 @@ export class Repository {
     const p = this.paths(name);
     const adminDir = await this.adminDirOf(p.worktree);
     if (!adminDir || !(await exists(p.worktree))) return [];
-    const out = await this.run([
-      `--git-dir=${adminDir}`,
-      `--work-tree=${p.worktree}`,
+    const scope = [`--git-dir=${adminDir}`, `--work-tree=${p.worktree}`];
+    // As in captureAgentWork: no filter driver the agent's attributes name, and no waiting for ever on a FIFO.
+    const env = await withoutFilterDrivers(this.root, scope);
+    const args = [
+      ...scope,
       'status',
       '--porcelain=v1',
       '-z',
@@ -264,7 +266,8 @@ export class Repository {
       '--no-renames',
       // Never into a nested repository the agent made: that runs git there, with its config (see captureAgentWork).
       '--ignore-submodules=all',
-    ]);
+    ];
+    const out = await gitWithInput(this.root, args, '', env, { timeoutMs: agentGitLimits.timeoutMs });
     return out
       .split('\0')
       .filter((entry) => entry.length > 3)

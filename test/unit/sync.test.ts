@@ -438,6 +438,30 @@ describe('capture', () => {
     });
   }
 
+  test('what rm checks (uncommittedChanges) runs no filter driver the agent names and does not wait on a FIFO for ever', { timeout: 30_000 }, async () => {
+    const s = await sandbox({ 'a.txt': 'one\n' });
+    const marker = path.join(scratch, `status-filter-ran-${++count}`);
+    const config = readFileSync(globalConfig, 'utf8');
+    writeFileSync(globalConfig, `${config}[filter "lfs"]\n\tclean = touch ${marker}; cat\n\trequired = true\n`);
+    try {
+      write(s.worktree, { '.gitattributes': '* filter=lfs\n', 'a.txt': 'two\n' });
+      assert.deepEqual((await s.repo.uncommittedChanges('agent')).sort(), ['.gitattributes', 'a.txt']);
+      assert.equal(existsSync(marker), false, 'the clean filter ran');
+    } finally {
+      writeFileSync(globalConfig, config);
+    }
+    mkdirSync(path.join(s.worktree, 'sub/.git/objects'), { recursive: true });
+    mkdirSync(path.join(s.worktree, 'sub/.git/refs'), { recursive: true });
+    execFileSync('mkfifo', [path.join(s.worktree, 'sub/.git/HEAD')]);
+    const saved = captureLimits.timeoutMs;
+    captureLimits.timeoutMs = 2_000;
+    try {
+      await assert.rejects(s.repo.uncommittedChanges('agent'), /did not finish/);
+    } finally {
+      captureLimits.timeoutMs = saved;
+    }
+  });
+
   test('the agent\'s .gitattributes cannot make capture run a filter driver the host configured', async () => {
     const s = await sandbox({ 'a.txt': 'one\n' });
     const marker = path.join(scratch, `filter-ran-${++count}`);
