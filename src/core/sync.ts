@@ -347,7 +347,7 @@ async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], poli
   if (outside.length > 0) {
     throw new SyncConflictError(
       `Nothing was synced: the agent changed ${outside.length === 1 ? 'a file' : 'files'} that your sparse checkout leaves out: ${list(outside)}.`,
-      `Add ${outside.length === 1 ? 'its folder' : 'their folders'} to your sparse checkout (git sparse-checkout add ${sparseFolders(outside).join(' ')}) and sync again, or sync other files only (--files), or save them as a patch (--mode patch).`,
+      `Add ${outside.length === 1 ? 'its folder' : 'their folders'} to your sparse checkout (git sparse-checkout add ${sparseFolders(outside).join(' ')}) and sync again, or sync other files only (--files), or take them as commits (--mode merge), which git keeps out of your working tree.`,
       'sparse-checkout',
       outside,
     );

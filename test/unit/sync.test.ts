@@ -337,18 +337,33 @@ describe('patches and diffs are made with fixed options, whatever the user\'s di
 });
 
 describe('sparse checkouts', () => {
-  test('squash of a change outside the sparse checkout stops with the paths and what to do', async () => {
+  for (const index of ['--no-sparse-index', '--sparse-index']) {
+    test(`squash of a change outside the sparse checkout stops with the paths and what to do (${index})`, async () => {
+      const s = await sandbox({ 'in/a.txt': 'a\n', 'out/b.txt': 'b\n' });
+      git(s.root, ['sparse-checkout', 'set', '--cone', index, 'in']);
+      assert.equal(existsSync(path.join(s.root, 'out/b.txt')), false);
+      write(s.worktree, { 'out/b.txt': 'agent\n', 'in/a.txt': 'agent a\n' });
+      const before = state(s.root, ['in/a.txt', 'out/b.txt']);
+      const error = await refuses(s.sync({ mode: 'squash' }), 'sparse-checkout', ['out/b.txt']);
+      assert.match(error.hint ?? '', /git sparse-checkout add out/);
+      assert.equal(state(s.root, ['in/a.txt', 'out/b.txt']), before);
+      // Inside the cone it goes ahead.
+      const result = await s.sync({ mode: 'squash', files: ['in/a.txt'] });
+      assert.deepEqual(result.files, ['in/a.txt']);
+    });
+  }
+
+  test('merge takes a change outside the sparse checkout as git does: committed, and left out of the working tree', async () => {
     const s = await sandbox({ 'in/a.txt': 'a\n', 'out/b.txt': 'b\n' });
     git(s.root, ['sparse-checkout', 'set', '--cone', 'in']);
-    assert.equal(existsSync(path.join(s.root, 'out/b.txt')), false);
     write(s.worktree, { 'out/b.txt': 'agent\n', 'in/a.txt': 'agent a\n' });
-    const before = state(s.root, ['in/a.txt', 'out/b.txt']);
-    const error = await refuses(s.sync({ mode: 'squash' }), 'sparse-checkout', ['out/b.txt']);
-    assert.match(error.hint ?? '', /git sparse-checkout add out/);
-    assert.equal(state(s.root, ['in/a.txt', 'out/b.txt']), before);
-    // Inside the cone it goes ahead.
-    const result = await s.sync({ mode: 'squash', files: ['in/a.txt'] });
-    assert.deepEqual(result.files, ['in/a.txt']);
+    s.agentCommit('agent');
+    const result = await s.sync({ mode: 'merge' });
+    assert.equal(result.fastForward, true);
+    assert.equal(git(s.root, ['show', 'HEAD:out/b.txt']), 'agent\n');
+    assert.equal(readFileSync(path.join(s.root, 'in/a.txt'), 'utf8'), 'agent a\n');
+    assert.equal(existsSync(path.join(s.root, 'out/b.txt')), false);
+    assert.equal(git(s.root, ['status', '--porcelain']), '');
   });
 });
 
