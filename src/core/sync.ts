@@ -137,7 +137,8 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
   if (!adminDir || !(await exists(paths.worktree))) return work;
   const scope = [`--git-dir=${adminDir}`, `--work-tree=${paths.worktree}`];
   // The worktree's .gitattributes are the agent's: they must not choose a filter driver the host has
-  // configured (git-lfs, say), which reading a file into the index would run as the host user.
+  // configured (git-lfs, say), which reading a file into the index would run as the host user. Only a
+  // driver that the user's own attributes (as at the base) give a path runs for it (see userFilteredPaths).
   const noFilters = await withoutFilterDrivers(repo.root, scope);
   // git opens what the agent wrote: a FIFO where it reads a nested repository's HEAD blocks it for ever.
   const run = (args: string[], env: NodeJS.ProcessEnv, input = '') =>
@@ -192,13 +193,45 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
     skipped.sort();
     // Removals first and forced: a path may now lie beyond a link or a file the agent put in its folder's place.
     if (removed.size > 0) await run(['update-index', '--force-remove', '-z', '--stdin'], env, `${[...removed].join('\0')}\0`);
-    if (changed.size > 0) await run(['update-index', '--add', '--remove', '--replace', '-z', '--stdin'], env, `${[...changed].join('\0')}\0`);
+    const userFiltered = await userFilteredPaths(run, base, [...changed], env, tmp);
+    const add = (names: string[], addEnv: NodeJS.ProcessEnv) =>
+      names.length > 0 ? run(['update-index', '--add', '--remove', '--replace', '-z', '--stdin'], addEnv, `${names.join('\0')}\0`) : undefined;
+    await add([...changed].filter((p) => !userFiltered.has(p)), env);
+    await add([...userFiltered], { ...process.env, GIT_INDEX_FILE: env.GIT_INDEX_FILE });
     const tree = (await run(['write-tree'], env)).trim();
     if (tree === (await treeOf(repo.root, head))) return { ...work, skipped };
     // Only to list changes (identity undefined), the tree does: no commit object on every look at the view.
     const tip = identity ? await commitTree(repo.root, tree, [head], `Uncommitted work in sandbox ${name}`, identity) : tree;
     return { ...work, tip, uncommitted: true, skipped };
   });
+}
+
+/**
+ * Those of `paths` whose filter driver is the user's choice: their attributes at the base (the user's
+ * committed .gitattributes, read from the base's tree, with the user's info/attributes and global ones) name
+ * a driver, and the worktree's name the same. An LFS file of the user's repository is cleaned into its pointer
+ * as a `git add` of the user's would; a driver only the agent's attributes name never runs.
+ */
+async function userFilteredPaths(
+  run: (args: string[], env: NodeJS.ProcessEnv, input?: string) => Promise<string>,
+  base: string,
+  paths: string[],
+  env: NodeJS.ProcessEnv,
+  tmp: string,
+): Promise<Set<string>> {
+  if (paths.length === 0) return new Set();
+  const input = paths.map((p) => `${p}\0`).join('');
+  const baseEnv = { ...env, GIT_INDEX_FILE: path.join(tmp, 'base-index') };
+  await run(['read-tree', base], baseEnv);
+  const filters = async (args: string[], attrEnv: NodeJS.ProcessEnv) => {
+    const fields = (await run(['check-attr', ...args, '-z', '--stdin', 'filter'], attrEnv, input)).split('\0');
+    const values = new Map<string, string>();
+    for (let i = 0; i + 2 < fields.length; i += 3) values.set(fields[i], fields[i + 2]);
+    return values;
+  };
+  const [atBase, inWorktree] = await Promise.all([filters(['--cached'], baseEnv), filters([], env)]);
+  const driver = (value: string | undefined) => value !== undefined && !['unspecified', 'unset', 'set'].includes(value);
+  return new Set(paths.filter((p) => driver(atBase.get(p)) && inWorktree.get(p) === atBase.get(p)));
 }
 
 /** The files changed between two commits, renames paired, with lines added and removed. */

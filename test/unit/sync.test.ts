@@ -453,6 +453,23 @@ describe('capture', () => {
     });
   }
 
+  test('a filter driver that the user\'s own attributes at the base name still cleans the agent\'s files, as a git add of the user\'s would', async () => {
+    const s = await sandbox({ '.gitattributes': '*.big filter=lfs\n', 'x.big': 'cleaned:x\n', 'a.txt': 'one\n' });
+    const config = readFileSync(globalConfig, 'utf8');
+    writeFileSync(globalConfig, `${config}[filter "lfs"]\n\tclean = sed s/^/cleaned:/\n\tsmudge = cat\n\trequired = true\n`);
+    try {
+      // The agent changes an LFS file of the user's, and names the driver for a.txt too: only the first is cleaned.
+      write(s.worktree, { 'x.big': 'agent\n', 'a.txt': 'agent\n', 'sub/.gitattributes': '*.big -filter\n*.txt filter=lfs\n', 'sub/y.big': 'y\n' });
+      write(s.worktree, { '.gitattributes': '*.big filter=lfs\n*.txt filter=lfs\n' });
+      const work = await s.capture();
+      assert.equal(git(s.root, ['show', `${work.tip}:x.big`]), 'cleaned:agent\n');
+      assert.equal(git(s.root, ['show', `${work.tip}:a.txt`]), 'agent\n');
+      assert.equal(git(s.root, ['show', `${work.tip}:sub/y.big`]), 'y\n');
+    } finally {
+      writeFileSync(globalConfig, config);
+    }
+  });
+
   test('what rm checks (uncommittedChanges) runs no filter driver the agent names and does not wait on a FIFO for ever', { timeout: 30_000 }, async () => {
     const s = await sandbox({ 'a.txt': 'one\n' });
     const marker = path.join(scratch, `status-filter-ran-${++count}`);
