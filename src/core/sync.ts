@@ -78,10 +78,10 @@ const LITERAL_PATHS = { GIT_LITERAL_PATHSPECS: '1' };
 /**
  * Diff options that no setting of the user's may change, for every diff whose output is read or applied (a
  * patch, `diff`, the changed files): no external diff program or textconv driver, the standard a/ and b/
- * prefixes (whatever diff.noprefix or diff.mnemonicPrefix say), paths from the top (diff.relative), no colour
- * (color.diff=always), renames found (diff.renames), gitlinks as ids (diff.submodule=log makes a text `git apply`
- * refuses) and never hidden (diff.ignoreSubmodules), and git's default
- * algorithm and order (diff.algorithm, diff.orderFile). Checked against git 2.39's documentation.
+ * prefixes (whatever diff.noprefix or diff.mnemonicPrefix say), paths from the top (diff.relative), renames
+ * found (diff.renames), gitlinks as ids (diff.submodule=log writes a log that `git apply` skips) and never
+ * hidden (diff.ignoreSubmodules), git's default algorithm and order (diff.algorithm, diff.orderFile). Colour
+ * is chosen by each caller (color.diff=always). Checked against git 2.39's documentation.
  */
 const FIXED_DIFF_OPTIONS = [
   '--no-ext-diff',
