@@ -325,6 +325,34 @@ describe('patches and diffs are made with fixed options, whatever the user\'s di
     });
   }
 
+  for (const [key, value] of [['diff.submodule', 'log'], ['diff.ignoreSubmodules', 'all']]) {
+    test(`a gitlink the agent moved is in the patch and in diff --binary with ${key}=${value}`, async () => {
+      const s = await sandbox({ 'a.txt': 'one\n' });
+      const [first, second] = [s.base, git(s.root, ['commit-tree', '-m', 'another', `${s.base}^{tree}`]).trim()];
+      const agentEnv = { ...process.env, GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(s.repo.commonDir, 'objects') };
+      const agentGit = (args: string[]) => git(s.worktree, [`--git-dir=${s.privateGitDir}`, `--work-tree=${s.worktree}`, ...args], { env: agentEnv });
+      // A submodule that is not checked out: an empty folder, as git leaves it.
+      mkdirSync(path.join(s.worktree, 'sub'));
+      const commit = (message: string) => agentGit(['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`, 'commit', '-q', '-m', message]);
+      agentGit(['update-index', '--add', '--cacheinfo', `160000,${first},sub`]);
+      commit('a gitlink');
+      agentGit(['update-index', '--cacheinfo', `160000,${second},sub`]);
+      commit('the gitlink moved');
+      git(s.root, ['config', key, value]);
+      const patchFile = path.join(scratch, `gitlink-${++count}.patch`);
+      await s.sync({ mode: 'patch', patchFile });
+      for (const patch of [readFileSync(patchFile), await diffAgentWork(s.root, await s.capture(), { binary: true })]) {
+        assert.match(patch.toString(), new RegExp(`\\+Subproject commit ${second}`));
+        const clone = path.join(scratch, `clone-${++count}`);
+        git(scratch, ['clone', '-q', s.root, clone]);
+        const file = path.join(scratch, `gitlink-patch-${count}`);
+        writeFileSync(file, patch);
+        git(clone, ['apply', '--index', file]);
+        assert.match(git(clone, ['ls-files', '-s', 'sub']), new RegExp(`^160000 ${second} 0\tsub`));
+      }
+    });
+  }
+
   test('diff without --binary names a changed binary file only; with it, git apply takes the whole patch', async () => {
     const s = await sandbox({ 'bin.dat': Buffer.from([0, 1, 2]) });
     write(s.worktree, { 'bin.dat': Buffer.from([0, 9, 9, 9]) });
