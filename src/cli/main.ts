@@ -7,7 +7,7 @@ import { SandboxError } from '../core/errors';
 import { errorForTerminal } from './errors';
 import { Sandboxes } from '../core/sandboxes';
 import type { SandboxInfo } from '../core/sandboxes';
-import { describeSyncResult, SYNC_MODES } from '../core/sync';
+import { describeSyncResult, skippedNote, SYNC_MODES } from '../core/sync';
 import type { ConflictPolicy, SyncMode } from '../core/sync';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -38,7 +38,7 @@ const COMMANDS: Record<string, Command> = {
   start: { args: 'NAME', options: {} },
   build: { args: '[--agent ROLE] [--force]', options: { agent: { type: 'string', short: 'a' }, force: { type: 'boolean' } } },
   rm: { args: 'NAME [--force]', options: { force: { type: 'boolean' } } },
-  diff: { args: 'NAME [--stat] [--files PATH...]', options: { stat: { type: 'boolean' }, files: { type: 'string', multiple: true } } },
+  diff: { args: 'NAME [--stat] [--binary] [--files PATH...]', options: { stat: { type: 'boolean' }, binary: { type: 'boolean' }, files: { type: 'string', multiple: true } } },
   sync: {
     args: 'NAME --mode merge|squash|cherry-pick|patch [--files PATH...]\n                     [--on-conflict stop|merge] [--output FILE] [--force]',
     options: {
@@ -215,7 +215,9 @@ export async function main(argv: string[]): Promise<number> {
       await sandboxes.remove(needName(), { force: Boolean(values.force) });
       return 0;
     case 'diff': {
-      const out = await sandboxes.diff(needName(), { stat: Boolean(values.stat), color: Boolean(process.stdout.isTTY), files });
+      const out = await sandboxes.diff(needName(), { stat: Boolean(values.stat), binary: Boolean(values.binary), color: Boolean(process.stdout.isTTY), files }, (skipped) =>
+        process.stderr.write(`${skippedNote(skipped)}\n`),
+      );
       process.stdout.write(out);
       await drained(process.stdout);
       return 0;

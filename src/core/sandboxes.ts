@@ -637,9 +637,14 @@ export class Sandboxes {
     return { work: await captureAgentWork(this.repo, name, record.base, commit ? identity : undefined), identity };
   }
 
-  /** The agent's changes against its base as a unified diff, or its --stat summary. */
-  async diff(name: string, options: { stat?: boolean; color?: boolean; files?: string[] } = {}): Promise<Buffer> {
-    return diffAgentWork(this.repo.root, await this.agentWork(name, { commit: false }), options);
+  /**
+   * The agent's changes against its base as a unified diff, or its --stat summary (`binary`: a patch that
+   * `git apply` takes whole). `onSkipped` hears of worktree paths no diff can hold (see captureAgentWork).
+   */
+  async diff(name: string, options: { stat?: boolean; color?: boolean; files?: string[]; binary?: boolean } = {}, onSkipped?: (paths: string[]) => void): Promise<Buffer> {
+    const work = await this.agentWork(name, { commit: false });
+    if (work.skipped.length > 0) onSkipped?.(work.skipped);
+    return diffAgentWork(this.repo.root, work, options);
   }
 
   /**

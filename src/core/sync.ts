@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConflictError, GitError, SandboxError } from './errors';
-import { gitRaw, gitWithInput } from './git';
+import { agentGitLimits, gitRaw, gitWithInput, GitTimeoutError, withoutFilterDrivers } from './git';
 import type { ChangedFile, GitIdentity, Repository } from './worktrees';
 
 export const SYNC_MODES = ['merge', 'squash', 'cherry-pick', 'patch'] as const;
@@ -28,6 +28,8 @@ export interface AgentWork {
    */
   tip: string;
   uncommitted: boolean;
+  /** Paths in the worktree that are no file git can hold (a FIFO, socket or device): left as `head` has them. */
+  skipped: string[];
 }
 
 export interface SyncOptions {
@@ -52,9 +54,11 @@ export interface SyncResult {
   commits: string[];
   fastForward?: boolean;
   patchFile?: string;
+  /** Paths in the agent's worktree left out of its work: no file git can hold (see AgentWork.skipped). */
+  skipped?: string[];
 }
 
-export type SyncStopReason = 'local-changes' | 'staged-changes' | 'conflicts';
+export type SyncStopReason = 'local-changes' | 'staged-changes' | 'conflicts' | 'sparse-checkout';
 
 /** A sync that stopped before changing anything, with the files in the way. */
 export class SyncConflictError extends ConflictError {
@@ -71,6 +75,37 @@ export class SyncConflictError extends ConflictError {
 const ZERO_OID = /^0+$/;
 const LITERAL_PATHS = { GIT_LITERAL_PATHSPECS: '1' };
 
+/**
+ * Diff options that no setting of the user's may change, for every diff whose output is read or applied (a
+ * patch, `diff`, the changed files): no external diff program or textconv driver, the standard a/ and b/
+ * prefixes (whatever diff.noprefix or diff.mnemonicPrefix say), paths from the top (diff.relative), renames
+ * found (diff.renames), gitlinks as ids (diff.submodule=log writes a log that `git apply` skips) and never
+ * hidden (diff.ignoreSubmodules), git's default algorithm and order (diff.algorithm, diff.orderFile). Colour
+ * is chosen by each caller (color.diff=always). Checked against git 2.39's documentation.
+ */
+const FIXED_DIFF_OPTIONS = [
+  '--no-ext-diff',
+  '--no-textconv',
+  '--src-prefix=a/',
+  '--dst-prefix=b/',
+  '--no-relative',
+  '-M',
+  '--submodule=short',
+  '--ignore-submodules=none',
+  '--diff-algorithm=myers',
+  '-O/dev/null',
+];
+
+/** Three lines of context (diff.context, GIT_DIFF_OPTS), only where a patch is wanted: -U implies --patch. */
+const PATCH_CONTEXT = '--unified=3';
+
+/** The environment for such a diff: without the variables that choose an external diff or its options. */
+function diffEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...LITERAL_PATHS };
+  for (const name of ['GIT_EXTERNAL_DIFF', 'GIT_DIFF_OPTS', 'GIT_DIFF_PATH_COUNTER', 'GIT_DIFF_PATH_TOTAL']) delete env[name];
+  return env;
+}
+
 interface Entry {
   mode: string;
   oid: string;
@@ -86,6 +121,9 @@ interface RawChange {
   after?: Entry;
 }
 
+/** How long capture lets one git command read the agent's worktree before it stops it (see agentGitLimits). */
+export const captureLimits = agentGitLimits;
+
 /**
  * Captures the agent's work as commits, without touching its worktree, its index or the host's branch:
  * the worktree is read into a temporary index (so .gitignore applies and symlinks and the executable bit
@@ -94,21 +132,36 @@ interface RawChange {
 export async function captureAgentWork(repo: Repository, name: string, base: string, identity: GitIdentity | undefined): Promise<AgentWork> {
   const paths = repo.paths(name);
   const head = (await repo.importAgentCommits(name)) ?? base;
-  const work: AgentWork = { name, branch: paths.branch, base, head, tip: head, uncommitted: false };
+  const work: AgentWork = { name, branch: paths.branch, base, head, tip: head, uncommitted: false, skipped: [] };
   const adminDir = await repo.adminDirOf(paths.worktree);
   if (!adminDir || !(await exists(paths.worktree))) return work;
+  const scope = [`--git-dir=${adminDir}`, `--work-tree=${paths.worktree}`];
+  // The worktree's .gitattributes are the agent's: they must not choose a filter driver the host has
+  // configured (git-lfs, say), which reading a file into the index would run as the host user. Only a
+  // driver that the user's own attributes (as at the base) give a path runs for it (see userFilteredPaths).
+  const noFilters = await withoutFilterDrivers(repo.root, scope);
+  // git opens what the agent wrote: a FIFO where it reads a nested repository's HEAD blocks it for ever.
+  const run = (args: string[], env: NodeJS.ProcessEnv, input = '') =>
+    gitWithInput(repo.root, [...scope, ...args], input, env, { timeoutMs: captureLimits.timeoutMs }).catch((error: unknown) => {
+      if (!(error instanceof GitTimeoutError)) throw error;
+      throw new GitError(
+        `Reading the worktree of sandbox ${name} did not finish: ${error.message}`,
+        `Something there blocks reading, such as a FIFO in a nested repository's .git: look with agent-sandbox exec ${name} -- find . -type p`,
+      );
+    });
   return withTempDir(async (tmp) => {
-    const env = { ...process.env, GIT_INDEX_FILE: path.join(tmp, 'index') };
-    const scope = [`--git-dir=${adminDir}`, `--work-tree=${paths.worktree}`];
+    const env = { ...noFilters, GIT_INDEX_FILE: path.join(tmp, 'index') };
     // The host's index of the worktree always holds `head` (see importAgentCommits). Refreshed, its stat
     // cache spares rehashing every file the agent left alone; a copy of it then takes the agent's changes.
-    await repo.run([...scope, 'update-index', '-q', '--ignore-submodules', '--refresh']).catch(() => undefined);
+    await run(['update-index', '-q', '--ignore-submodules', '--refresh'], noFilters).catch((error: unknown) => {
+      if (error instanceof GitError && error.hint) throw error;
+    });
     await copyIndex(path.join(adminDir, 'index'), env.GIT_INDEX_FILE);
     // Not `git add -A`: for a nested repository (a gitlink) it runs `git status` inside it, which reads that
     // repository's config, written by the agent (a filter there ran as the host user), and follows its .git
     // file anywhere (one naming the user's .git refreshed the user's index). ls-files and update-index
     // only read a nested repository's HEAD.
-    const listed = await repo.run([...scope, 'ls-files', '-z', '-t', '--modified', '--deleted', '--others', '--exclude-standard'], env);
+    const listed = await run(['ls-files', '-z', '-t', '--modified', '--deleted', '--others', '--exclude-standard'], env);
     const removed = new Set<string>();
     const changed = new Set<string>();
     const modified = new Set<string>();
@@ -120,26 +173,65 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
       if (entry[0] === 'C') modified.add(name);
     }
     for (const name of removed) changed.delete(name);
-    // A tracked file or link the agent turned into a folder leaves the index; the folder's files come as others.
+    const skipped: string[] = [];
     await Promise.all(
-      [...modified].filter((name) => changed.has(name)).map(async (name) => {
+      [...changed].map(async (name) => {
         const file = path.join(paths.worktree, name);
         const stat = await fs.lstat(file).catch(() => undefined);
-        if (stat?.isDirectory() && !(await exists(path.join(file, '.git')))) {
+        // A FIFO, socket or device is no file git can hold, and reading one may block forever: left out,
+        // so the path keeps what the agent's last commit has.
+        if (stat && !stat.isFile() && !stat.isSymbolicLink() && !stat.isDirectory()) {
+          changed.delete(name);
+          skipped.push(name);
+        } else if (modified.has(name) && stat?.isDirectory() && !(await exists(path.join(file, '.git')))) {
+          // A tracked file or link the agent turned into a folder leaves the index; the folder's files come as others.
           changed.delete(name);
           removed.add(name);
         }
       }),
     );
+    skipped.sort();
     // Removals first and forced: a path may now lie beyond a link or a file the agent put in its folder's place.
-    if (removed.size > 0) await gitWithInput(repo.root, [...scope, 'update-index', '--force-remove', '-z', '--stdin'], `${[...removed].join('\0')}\0`, env);
-    if (changed.size > 0) await gitWithInput(repo.root, [...scope, 'update-index', '--add', '--remove', '--replace', '-z', '--stdin'], `${[...changed].join('\0')}\0`, env);
-    const tree = (await repo.run([...scope, 'write-tree'], env)).trim();
-    if (tree === (await treeOf(repo.root, head))) return work;
+    if (removed.size > 0) await run(['update-index', '--force-remove', '-z', '--stdin'], env, `${[...removed].join('\0')}\0`);
+    const userFiltered = await userFilteredPaths(run, base, [...changed], env, tmp);
+    const add = (names: string[], addEnv: NodeJS.ProcessEnv) =>
+      names.length > 0 ? run(['update-index', '--add', '--remove', '--replace', '-z', '--stdin'], addEnv, `${names.join('\0')}\0`) : undefined;
+    await add([...changed].filter((p) => !userFiltered.has(p)), env);
+    await add([...userFiltered], { ...process.env, GIT_INDEX_FILE: env.GIT_INDEX_FILE });
+    const tree = (await run(['write-tree'], env)).trim();
+    if (tree === (await treeOf(repo.root, head))) return { ...work, skipped };
     // Only to list changes (identity undefined), the tree does: no commit object on every look at the view.
     const tip = identity ? await commitTree(repo.root, tree, [head], `Uncommitted work in sandbox ${name}`, identity) : tree;
-    return { ...work, tip, uncommitted: true };
+    return { ...work, tip, uncommitted: true, skipped };
   });
+}
+
+/**
+ * Those of `paths` whose filter driver is the user's choice: their attributes at the base (the user's
+ * committed .gitattributes, read from the base's tree, with the user's info/attributes and global ones) name
+ * a driver, and the worktree's name the same. An LFS file of the user's repository is cleaned into its pointer
+ * as a `git add` of the user's would; a driver only the agent's attributes name never runs.
+ */
+async function userFilteredPaths(
+  run: (args: string[], env: NodeJS.ProcessEnv, input?: string) => Promise<string>,
+  base: string,
+  paths: string[],
+  env: NodeJS.ProcessEnv,
+  tmp: string,
+): Promise<Set<string>> {
+  if (paths.length === 0) return new Set();
+  const input = paths.map((p) => `${p}\0`).join('');
+  const baseEnv = { ...env, GIT_INDEX_FILE: path.join(tmp, 'base-index') };
+  await run(['read-tree', base], baseEnv);
+  const filters = async (args: string[], attrEnv: NodeJS.ProcessEnv) => {
+    const fields = (await run(['check-attr', ...args, '-z', '--stdin', 'filter'], attrEnv, input)).split('\0');
+    const values = new Map<string, string>();
+    for (let i = 0; i + 2 < fields.length; i += 3) values.set(fields[i], fields[i + 2]);
+    return values;
+  };
+  const [atBase, inWorktree] = await Promise.all([filters(['--cached'], baseEnv), filters([], env)]);
+  const driver = (value: string | undefined) => value !== undefined && !['unspecified', 'unset', 'set'].includes(value);
+  return new Set(paths.filter((p) => driver(atBase.get(p)) && inWorktree.get(p) === atBase.get(p)));
 }
 
 /** The files changed between two commits, renames paired, with lines added and removed. */
@@ -147,8 +239,8 @@ export async function changesBetween(root: string, from: string, to: string): Pr
   const [status, numstat] = await Promise.all([
     // `git diff`, not `diff-tree`: measured 6x faster on 5,000 files, as diff-tree reads the checked-out copy
     // of files the index says are unchanged.
-    gitWithInput(root, ['diff', '--no-color', '--no-ext-diff', '-z', '-M', '--name-status', from, to]),
-    gitWithInput(root, ['diff', '--no-color', '--no-ext-diff', '-z', '-M', '--numstat', from, to]),
+    gitWithInput(root, ['diff', ...FIXED_DIFF_OPTIONS, '--no-color', '-z', '--name-status', from, to], '', diffEnv()),
+    gitWithInput(root, ['diff', ...FIXED_DIFF_OPTIONS, '--no-color', '-z', '--numstat', from, to], '', diffEnv()),
   ]);
   const changes: ChangedFile[] = [];
   const fields = status.split('\0');
@@ -176,12 +268,17 @@ export async function changesBetween(root: string, from: string, to: string): Pr
   return changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** The agent's work as a unified diff against its base (or git's --stat summary of it). */
-export async function diffAgentWork(root: string, work: AgentWork, options: { stat?: boolean; color?: boolean; files?: string[] } = {}): Promise<Buffer> {
-  const args = ['diff', '-M', options.color ? '--color=always' : '--no-color'];
-  if (options.stat) args.push('--stat');
+/**
+ * The agent's work as a unified diff against its base (or git's --stat summary of it), made with fixed
+ * options whatever the user's diff settings. `binary`: binary files in full too, so that `git apply` takes
+ * the whole patch (never coloured).
+ */
+export async function diffAgentWork(root: string, work: AgentWork, options: { stat?: boolean; color?: boolean; files?: string[]; binary?: boolean } = {}): Promise<Buffer> {
+  const args = ['diff', ...FIXED_DIFF_OPTIONS, options.color && !options.binary ? '--color=always' : '--no-color'];
+  if (options.binary) args.push('--binary', '--full-index');
+  args.push(options.stat ? '--stat' : PATCH_CONTEXT);
   args.push(work.base, work.tip, '--', ...(options.files ?? []));
-  const result = await gitRaw(root, args, { env: { ...process.env, ...LITERAL_PATHS } });
+  const result = await gitRaw(root, args, { env: diffEnv() });
   if (result.code !== 0) throw new GitError(`git diff failed: ${result.stderr.trim()}`);
   return result.stdout;
 }
@@ -199,22 +296,31 @@ export async function syncAgentWork(repo: Repository, work: AgentWork, options: 
   }
   const changes = options.files?.length || options.mode === 'patch' ? await changesBetween(repo.root, work.base, work.tip) : [];
   const selected = options.files?.length ? selectPaths(changes, options.files) : undefined;
-  switch (options.mode) {
-    case 'patch':
-      return writePatch(ws, work, changes, selected, options);
-    case 'squash':
-      return squash(ws, work, await rawChanges(repo.root, work.base, work.tip, selected), policy);
-    case 'merge':
-      return merge(ws, work, selected, policy, identity);
-    case 'cherry-pick':
-      return cherryPick(ws, work, policy);
-  }
+  const result = await (async () => {
+    switch (options.mode) {
+      case 'patch':
+        return writePatch(ws, work, changes, selected, options);
+      case 'squash':
+        return squash(ws, work, await rawChanges(repo.root, work.base, work.tip, selected), policy);
+      case 'merge':
+        return merge(ws, work, selected, policy, identity);
+      case 'cherry-pick':
+        return cherryPick(ws, work, policy);
+    }
+  })();
+  return work.skipped.length > 0 ? { ...result, skipped: work.skipped } : result;
+}
+
+/** A note on what capture left out of the agent's work, for a terminal or a notification. */
+export function skippedNote(skipped: string[]): string {
+  return `Left out of the agent's work (not a file, link or folder: a FIFO, socket or device): ${list(skipped)}.`;
 }
 
 /** What a sync did, in a sentence or two for a terminal or a notification. */
 export function describeSyncResult(name: string, result: SyncResult): string {
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
-  if (result.nothingToSync) return `Nothing to sync: the workspace already has everything ${name} changed.`;
+  const note = result.skipped?.length ? `\n${skippedNote(result.skipped)}` : '';
+  if (result.nothingToSync) return `Nothing to sync: the workspace already has everything ${name} changed.${note}`;
   const lines: string[] = [];
   if (result.mode === 'patch') lines.push(`Wrote ${result.patchFile} (${count(result.files.length, 'file')}). Apply it with: git apply ${result.patchFile}`);
   else if (result.mode === 'squash') lines.push(`Applied ${count(result.files.length, 'file')} from ${name} as uncommitted changes, for you to review and commit.`);
@@ -224,7 +330,7 @@ export function describeSyncResult(name: string, result: SyncResult): string {
     const next = result.mode === 'merge' ? 'then commit' : result.mode === 'cherry-pick' ? 'then git cherry-pick --continue' : 'then git add them';
     lines.push(`Conflicts to resolve in ${count(result.conflicts.length, 'file')}: ${result.conflicts.join(', ')}; ${next}.`);
   }
-  return lines.join('\n');
+  return lines.join('\n') + note;
 }
 
 /** The selected changes' paths, with both sides of a rename; a folder selects everything under it. */
@@ -248,9 +354,7 @@ function selectPaths(changes: ChangedFile[], files: string[]): Set<string> {
 async function writePatch(ws: Workspace, work: AgentWork, changes: ChangedFile[], selected: Set<string> | undefined, options: SyncOptions): Promise<SyncResult> {
   if (!options.patchFile) throw new SandboxError('The patch mode needs a file to write.');
   const paths = selected ? [...selected] : [];
-  const result = await gitRaw(ws.root, ['diff', '-M', '--binary', '--full-index', '--no-color', work.base, work.tip, '--', ...paths], {
-    env: { ...process.env, ...LITERAL_PATHS },
-  });
+  const result = await gitRaw(ws.root, ['diff', ...FIXED_DIFF_OPTIONS, PATCH_CONTEXT, '--binary', '--full-index', '--no-color', work.base, work.tip, '--', ...paths], { env: diffEnv() });
   if (result.code !== 0) throw new GitError(`git diff failed: ${result.stderr.trim()}`);
   const files = changes.filter((c) => !selected || selected.has(c.path)).map((c) => c.path);
   const empty = { mode: 'patch' as const, nothingToSync: true, files: [], conflicts: [], commits: [] };
@@ -270,6 +374,17 @@ async function writePatch(ws: Workspace, work: AgentWork, changes: ChangedFile[]
  */
 async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], policy: ConflictPolicy): Promise<SyncResult> {
   const result: SyncResult = { mode: 'squash', nothingToSync: false, files: [], conflicts: [], commits: [] };
+  // A path the user's sparse checkout leaves out has no working file to write: written anyway, it would
+  // hide behind its skip-worktree bit (or vanish at the next `git sparse-checkout reapply`).
+  const outside = await ws.outsideSparseCheckout(changes.map((c) => c.path));
+  if (outside.length > 0) {
+    throw new SyncConflictError(
+      `Nothing was synced: the agent changed ${outside.length === 1 ? 'a file' : 'files'} that your sparse checkout leaves out: ${list(outside)}.`,
+      `Add ${outside.length === 1 ? 'its folder' : 'their folders'} to your sparse checkout (git sparse-checkout add ${sparseFolders(outside).join(' ')}) and sync again, or sync other files only (--files), or take them as commits (--mode merge), which git keeps out of your working tree.`,
+      'sparse-checkout',
+      outside,
+    );
+  }
   const current = await ws.currentEntries(changes.map((c) => c.path));
   const targets = new Map<string, Entry | undefined>();
   const conflicts: Array<{ path: string; why: string; change: RawChange; ours?: Entry; markers?: Entry }> = [];
@@ -310,6 +425,24 @@ async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], poli
       'conflicts',
       conflicts.map((c) => c.path),
     );
+  }
+  if (conflicts.length > 0) {
+    // Conflict stages take the place of the index's entry: a staged version that is neither the committed
+    // file nor the working one (nor conflict stages already there) would be lost.
+    const paths = new Set(conflicts.map((c) => c.path));
+    const [{ staged, unmerged }, committed] = await Promise.all([ws.indexEntries(paths), treeEntries(ws.root, await ws.head(), paths)]);
+    const held = conflicts
+      .filter((c) => unmerged.has(c.path) || !(sameEntry(staged.get(c.path), committed.get(c.path)) || sameEntry(staged.get(c.path), c.ours)))
+      .map((c) => c.path)
+      .sort();
+    if (held.length > 0) {
+      throw new SyncConflictError(
+        `Nothing was synced: you have staged versions of ${list(held)} that differ from both your last commit and the working file, and the conflict markers would replace them in the index.`,
+        'Commit them, stage the files as they are (git add) or unstage them (git restore --staged), then sync again; or sync other files only.',
+        'staged-changes',
+        held,
+      );
+    }
   }
   for (const conflict of conflicts) if (conflict.markers) targets.set(conflict.path, conflict.markers);
   const originals = new Map([...targets.keys()].map((p) => [p, entryOrUndefined(current.get(p))]));
@@ -356,9 +489,10 @@ async function merge(ws: Workspace, work: AgentWork, selected: Set<string> | und
       merged.conflicts,
     );
   }
+  // --no-autostash: merge.autoStash would stash the user's other changes and put them back unstaged.
   const args = fastForward
-    ? ['merge', '--ff-only', '--quiet', source]
-    : ['merge', '--no-ff', '--no-edit', '--quiet', '-m', `Merge sandbox ${work.name} (${work.branch})`, source];
+    ? ['merge', '--ff-only', '--no-autostash', '--quiet', source]
+    : ['merge', '--no-ff', '--no-autostash', '--no-edit', '--quiet', '-m', `Merge sandbox ${work.name} (${work.branch})`, source];
   const outcome = await gitRaw(ws.root, args);
   if (outcome.code !== 0) {
     const unmerged = await ws.unmergedPaths();
@@ -390,7 +524,7 @@ async function mergeAroundStaged(ws: Workspace, head: string, source: string, tr
       await gitWithInput(ws.root, ['update-index', '-z', '--index-info'], info.join(''));
       await gitWithInput(ws.root, ['update-ref', '-m', `merge ${source}: Merge made by Agent Sandboxes`, 'HEAD', commit, head]);
     } catch (error) {
-      await copyIndex(saved, index).catch(() => undefined);
+      await restoreIndex(saved, index).catch(() => undefined);
       await ws.writeEntries(originals, targets).catch(() => undefined);
       throw error;
     }
@@ -409,7 +543,8 @@ async function cherryPick(ws: Workspace, work: AgentWork, policy: ConflictPolicy
   const commits = (await gitWithInput(ws.root, ['rev-list', '--reverse', range])).split('\n').filter(Boolean);
   if (commits.length === 0) return result;
   const head = await ws.head();
-  const touched = (await gitWithInput(ws.root, ['log', '--no-renames', '--format=', '--name-only', '-z', range])).split(/[\0\n]/).filter(Boolean);
+  // NUL-separated only: a path may hold a newline.
+  const touched = (await gitWithInput(ws.root, ['log', '--no-renames', '--format=', '--name-only', '-z', range])).split('\0').filter(Boolean);
   await ws.assertUntouched([...new Set(touched)], head, undefined);
   let outcome = await gitRaw(ws.root, ['cherry-pick', '--allow-empty', ...commits]);
   while (outcome.code !== 0) {
@@ -470,8 +605,10 @@ class Workspace {
 
   /** Where git keeps each of `names` for this worktree, in one call. */
   async gitPaths(names: string[]): Promise<string[]> {
-    const out = await gitWithInput(this.root, ['rev-parse', ...names.flatMap((name) => ['--git-path', name])]);
-    return out.split('\n').slice(0, names.length).map((p) => path.resolve(this.root, p));
+    const out = (await gitWithInput(this.root, ['rev-parse', ...names.flatMap((name) => ['--git-path', name])])).split('\n');
+    if (out.length === names.length + 1) return out.slice(0, names.length).map((p) => path.resolve(this.root, p));
+    // A path that holds a newline (the repository's own): one name at a time, all of its output but the last newline.
+    return Promise.all(names.map(async (name) => path.resolve(this.root, (await gitWithInput(this.root, ['rev-parse', '--git-path', name])).replace(/\n$/, ''))));
   }
 
   async inProgress(marker: string): Promise<boolean> {
@@ -542,7 +679,8 @@ class Workspace {
   /**
    * What each path is in the working tree right now, as git would store it: read through a copy of the
    * user's index (whose stat cache spares rehashing), with ignored files included, since they are the
-   * user's too.
+   * user's too. A file marked assume-unchanged or skip-worktree is read like any other (git would report it
+   * clean whatever it holds); a path that a sparse checkout leaves out of the working tree is as the index has it.
    */
   async currentEntries(paths: string[]): Promise<Map<string, Current>> {
     const entries = new Map<string, Current>();
@@ -551,30 +689,64 @@ class Workspace {
     return withTempDir(async (tmp) => {
       const env = { ...process.env, ...LITERAL_PATHS, GIT_INDEX_FILE: path.join(tmp, 'index') };
       if (await exists(realIndex)) await copyIndex(realIndex, env.GIT_INDEX_FILE);
-      const indexed = new Set((await gitWithInput(this.root, ['ls-files', '-z'], '', env)).split('\0'));
+      const flags = await indexFlags(this.root, env);
       // A path beyond a link or a file is absent, as git sees it (lstat would follow the link).
       const beyond = await this.pathsBlockedByNonDirectories(paths);
       const stats = await Promise.all(paths.map((p) => (beyond.has(p) ? undefined : fs.lstat(path.join(this.root, p)).catch(() => undefined))));
       const toAdd: string[] = [];
+      const outside = new Set<string>();
       paths.forEach((p, i) => {
         if (beyond.has(p)) return;
         if (stats[i]?.isDirectory()) entries.set(p, DIRECTORY);
-        else if (stats[i] || indexed.has(p)) toAdd.push(p);
+        else if (!stats[i] && flags.get(p)?.skipWorktree) outside.add(p);
+        else if (stats[i] || flags.has(p)) toAdd.push(p);
       });
+      // The flags make `git add` skip a file (assume-unchanged) or refuse it (skip-worktree): off in the copy.
+      const flagged = (which: 'assumeUnchanged' | 'skipWorktree') => toAdd.filter((p) => flags.get(p)?.[which]).map((p) => `${p}\0`).join('');
+      for (const [which, option] of [['assumeUnchanged', '--no-assume-unchanged'], ['skipWorktree', '--no-skip-worktree']] as const) {
+        const input = flagged(which);
+        if (input) await gitWithInput(this.root, ['update-index', option, '-z', '--stdin'], input, env);
+      }
       if (toAdd.length > 0) {
         await gitWithInput(this.root, ['add', '-A', '-f', '--pathspec-from-file=-', '--pathspec-file-nul'], toAdd.join('\0'), env);
       }
-      const wanted = new Set(toAdd);
+      const wanted = new Set([...toAdd, ...outside]);
       for (const line of (await gitWithInput(this.root, ['ls-files', '-s', '-z'], '', env)).split('\0')) {
         const tab = line.indexOf('\t');
         if (tab < 0) continue;
         const file = line.slice(tab + 1);
         if (!wanted.has(file)) continue;
-        const [mode, oid] = line.slice(0, tab).split(' ');
-        entries.set(file, { mode, oid });
+        const [mode, oid, stage] = line.slice(0, tab).split(' ');
+        if (stage === '0') entries.set(file, { mode, oid });
       }
       return entries;
     });
+  }
+
+  /** Those of `paths` that the user's sparse checkout leaves out: skip-worktree in the index, absent from the working tree. */
+  async outsideSparseCheckout(paths: string[]): Promise<string[]> {
+    const realIndex = await this.gitPath('index');
+    if (paths.length === 0 || !(await exists(realIndex))) return [];
+    const flags = await indexFlags(this.root, { ...process.env, GIT_INDEX_FILE: realIndex });
+    const candidates = paths.filter((p) => flags.get(p)?.skipWorktree);
+    const present = await Promise.all(candidates.map((p) => fs.lstat(path.join(this.root, p)).then(() => true, () => false)));
+    return candidates.filter((_, i) => !present[i]).sort();
+  }
+
+  /** The user's index entry of each path at stage 0 (undefined: none), and the paths it holds conflict stages for. */
+  async indexEntries(paths: Set<string>): Promise<{ staged: Map<string, Entry>; unmerged: Set<string> }> {
+    const staged = new Map<string, Entry>();
+    const unmerged = new Set<string>();
+    for (const line of (await gitWithInput(this.root, ['ls-files', '-s', '-z'])).split('\0')) {
+      const tab = line.indexOf('\t');
+      if (tab < 0) continue;
+      const file = line.slice(tab + 1);
+      if (!paths.has(file)) continue;
+      const [mode, oid, stage] = line.slice(0, tab).split(' ');
+      if (stage === '0') staged.set(file, { mode, oid });
+      else unmerged.add(file);
+    }
+    return { staged, unmerged };
   }
 
   /**
@@ -674,16 +846,32 @@ class Workspace {
     }
   }
 
+  /**
+   * The files first, under the workspace's attributes as they are; then the .gitattributes files among
+   * `targets`, with no filter driver. Attributes the agent wrote so apply from the user's next checkout on,
+   * never to the sync that brings them: they cannot choose a driver (git-lfs, say) for the agent's files.
+   */
   private async checkout(targets: Map<string, Entry | undefined>): Promise<void> {
-    const deletions = [...targets].filter(([, entry]) => !entry).map(([p]) => p);
-    const writes = [...targets].filter((pair): pair is [string, Entry] => Boolean(pair[1]));
+    const isAttributes = ([p, entry]: [string, Entry | undefined]) => path.posix.basename(p) === '.gitattributes' && (!entry || entry.mode !== '040000');
+    const attributes = [...targets].filter(isAttributes);
+    // A .gitattributes the agent turned into a folder must go before that folder's files are written.
+    const others = [...targets].filter((pair) => !isAttributes(pair));
+    const inTheWay = (p: string) => others.some(([o]) => o.startsWith(`${p}/`));
+    await this.checkoutEntries([...others, ...attributes.filter(([p]) => inTheWay(p))], process.env);
+    const last = attributes.filter(([p]) => !inTheWay(p));
+    if (last.length > 0) await this.checkoutEntries(last, await withoutFilterDrivers(this.root, []));
+  }
+
+  private async checkoutEntries(targets: Array<[string, Entry | undefined]>, baseEnv: NodeJS.ProcessEnv): Promise<void> {
+    const deletions = targets.filter(([, entry]) => !entry).map(([p]) => p);
+    const writes = targets.filter((pair): pair is [string, Entry] => Boolean(pair[1]));
     for (const file of deletions) {
       await fs.rm(path.join(this.root, file), { force: true });
       await this.pruneEmptyParents(file);
     }
     if (writes.length === 0) return;
     await withTempDir(async (tmp) => {
-      const env = { ...process.env, GIT_INDEX_FILE: path.join(tmp, 'index') };
+      const env = { ...baseEnv, GIT_INDEX_FILE: path.join(tmp, 'index') };
       const info = writes.map(([p, e]) => `${e.mode} ${e.oid}\t${p}\0`).join('');
       await gitWithInput(this.root, ['update-index', '-z', '--add', '--index-info'], info, env);
       // With -f, checkout-index unlinks what is at each path first: a link is replaced, never written through.
@@ -709,6 +897,20 @@ class Workspace {
     ]);
     await gitWithInput(this.root, ['update-index', '-z', '--index-info'], lines.join(''));
   }
+}
+
+/**
+ * The assume-unchanged and skip-worktree bits of every path in the index: `ls-files -v` tags a skip-worktree
+ * entry S, and lowercases the tag of an assume-unchanged one.
+ */
+async function indexFlags(root: string, env: NodeJS.ProcessEnv): Promise<Map<string, { assumeUnchanged: boolean; skipWorktree: boolean }>> {
+  const flags = new Map<string, { assumeUnchanged: boolean; skipWorktree: boolean }>();
+  for (const entry of (await gitWithInput(root, ['ls-files', '-z', '-v'], '', env)).split('\0')) {
+    if (entry.length < 3) continue;
+    const tag = entry[0];
+    flags.set(entry.slice(2), { assumeUnchanged: tag !== tag.toUpperCase(), skipWorktree: tag.toUpperCase() === 'S' });
+  }
+  return flags;
 }
 
 async function rawChanges(root: string, from: string, to: string, selected: Set<string> | undefined): Promise<RawChange[]> {
@@ -790,6 +992,11 @@ function isRegular(mode: string): boolean {
   return mode === '100644' || mode === '100755';
 }
 
+/** The folders of paths a sparse checkout leaves out, for `git sparse-checkout add` (a file at the top: itself). */
+function sparseFolders(paths: string[]): string[] {
+  return [...new Set(paths.map((p) => (p.includes('/') ? path.posix.dirname(p) : p)))].sort();
+}
+
 function list(files: string[]): string {
   return files.length <= 10 ? files.join(', ') : `${files.slice(0, 10).join(', ')} and ${files.length - 10} more`;
 }
@@ -802,6 +1009,30 @@ async function copyIndex(from: string, to: string): Promise<void> {
   await fs.copyFile(from, to);
   const { atime, mtime } = await fs.stat(from);
   await fs.utimes(to, atime, mtime);
+}
+
+/**
+ * Puts a saved copy of the user's index back as git writes an index: into `index.lock`, taken exclusively (a
+ * git running meanwhile keeps its lock, and this fails), then renamed over the index. The saved copy's
+ * modification time goes with it, for the same racy-git reason as copyIndex.
+ */
+async function restoreIndex(saved: string, index: string): Promise<void> {
+  const lock = `${index}.lock`;
+  const handle = await fs.open(lock, 'wx');
+  try {
+    try {
+      await handle.writeFile(await fs.readFile(saved));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const { atime, mtime } = await fs.stat(saved);
+    await fs.utimes(lock, atime, mtime);
+    await fs.rename(lock, index);
+  } catch (error) {
+    await fs.rm(lock, { force: true });
+    throw error;
+  }
 }
 
 async function withTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConflictError, GitError } from './errors';
-import { gitPipe, gitWithInput, hostGit } from './git';
+import { agentGitLimits, gitPipe, gitWithInput, hostGit, withoutFilterDrivers } from './git';
 import { withLock } from './lock';
 import type { AgentUser } from './user';
 
@@ -270,16 +270,21 @@ export class Repository {
     const p = this.paths(name);
     const adminDir = await this.adminDirOf(p.worktree);
     if (!adminDir || !(await exists(p.worktree))) return [];
-    const out = await this.run([
-      `--git-dir=${adminDir}`,
-      `--work-tree=${p.worktree}`,
+    const scope = [`--git-dir=${adminDir}`, `--work-tree=${p.worktree}`];
+    // As in captureAgentWork: no filter driver the agent's attributes name, and no waiting for ever on a FIFO.
+    const env = await withoutFilterDrivers(this.root, scope);
+    const args = [
+      ...scope,
       'status',
       '--porcelain=v1',
       '-z',
       '--untracked-files=all',
+      // One path per entry: a rename's second path would be read as an entry of its own (status.renames).
+      '--no-renames',
       // Never into a nested repository the agent made: that runs git there, with its config (see captureAgentWork).
       '--ignore-submodules=all',
-    ]);
+    ];
+    const out = await gitWithInput(this.root, args, '', env, { timeoutMs: agentGitLimits.timeoutMs });
     return out
       .split('\0')
       .filter((entry) => entry.length > 3)
@@ -338,19 +343,39 @@ export function agentIdentity(sandbox: string, role: string): GitIdentity {
 
 /** Reads the agent's HEAD as data: a symbolic ref to a branch (loose or packed) or a detached commit id. */
 export async function readAgentHead(privateGitDir: string): Promise<string | undefined> {
-  const head = (await fs.readFile(path.join(privateGitDir, 'HEAD'), 'utf8').catch(() => '')).trim();
+  const head = (await readAgentFile(path.join(privateGitDir, 'HEAD'), 4096)).trim();
   const objectId = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
   if (objectId.test(head)) return head;
   const match = /^ref: (refs\/heads\/[^\0\s]+)$/.exec(head);
   if (!match || match[1].split('/').includes('..')) return undefined;
-  const loose = (await fs.readFile(path.join(privateGitDir, match[1]), 'utf8').catch(() => '')).trim();
+  const loose = (await readAgentFile(path.join(privateGitDir, match[1]), 4096)).trim();
   if (objectId.test(loose)) return loose;
-  const packed = await fs.readFile(path.join(privateGitDir, 'packed-refs'), 'utf8').catch(() => '');
+  const packed = await readAgentFile(path.join(privateGitDir, 'packed-refs'), 64 * 1024 * 1024);
   for (const line of packed.split('\n')) {
     const [id, ref] = line.split(' ');
     if (ref === match[1] && objectId.test(id)) return id;
   }
   return undefined;
+}
+
+/**
+ * A file the agent wrote, read as data: not through a link at its last component, only a regular file (opened
+ * with O_NONBLOCK, so a FIFO does not wait for a writer), at most `limit` bytes; '' for anything else.
+ */
+async function readAgentFile(file: string, limit: number): Promise<string> {
+  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW).catch(() => undefined);
+  if (!handle) return '';
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) return '';
+    const buffer = Buffer.alloc(Math.min(stat.size, limit));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } catch {
+    return '';
+  } finally {
+    await handle.close();
+  }
 }
 
 function quoteConfigValue(value: string): string {

@@ -571,6 +571,34 @@ describe('sync back: an agent that committed some changes and left others uncomm
     assert.deepEqual(await snapshot(repo), before);
   });
 
+  test('diff --binary: a patch that plain git apply takes whole, binary files included, whatever the user\'s diff settings', async () => {
+    resetWorkspace(repo, base);
+    const out = await tempDir();
+    tempDirs.push(out);
+    const readable = path.join(out, 'readable.patch');
+    await fs.writeFile(readable, (await cliOk(['diff', 'rich'], { cwd: repo })).stdout);
+    // The readable diff names the binary files only, so git apply refuses it: the reason for --binary.
+    const checkout = await cleanCheckout(repo, base);
+    assert.throws(() => git(checkout, 'apply', readable), /cannot apply binary patch|without full index line/);
+    // Settings that made the patch another program's output or one without the a/ b/ prefixes.
+    const settings = [['diff.noprefix', 'true'], ['diff.external', 'echo external diff'], ['color.diff', 'always'], ['diff.context', '0']];
+    for (const [key, value] of settings) git(repo, 'config', key, value);
+    try {
+      const before = await snapshot(repo);
+      const binary = path.join(out, 'binary.patch');
+      const run = await cliOk(['diff', 'rich', '--binary'], { cwd: repo });
+      await fs.writeFile(binary, run.stdout);
+      assert.match(run.stdout, /^diff --git a\/bin\.dat b\/bin\.dat\n(.*\n)*GIT binary patch\n/m);
+      assert.deepEqual(await applyPatch(repo, base, binary), agentTree);
+      const patch = path.join(out, 'rich.patch');
+      await sync(repo, 'rich', '--mode', 'patch', '--output', patch);
+      assert.deepEqual(await applyPatch(repo, base, patch), agentTree);
+      assert.deepEqual(await snapshot(repo), before, 'diff and patch leave the workspace alone');
+    } finally {
+      for (const [key] of settings) git(repo, 'config', '--unset', key);
+    }
+  });
+
   describe('the user committed on main after up: other files and another line of a file the agent changed', () => {
     const mergedTree = () => applyChanges(baseTree, userMoved, AGENT, USER_AROUND, { 'shared.txt': file(lines('s', 20, { 3: 's3 by agent', 18: 's18 by user' })) });
 
@@ -1173,6 +1201,73 @@ ln -s d e
         await refused(repo, 'df', ['--mode', mode], ['thing/y' in mine ? /[:,] thing(?=[,.\s]|$)/ : /[:,] d(\/x)?(?=[,.\s]|$)/], before);
       }
     }
+  });
+});
+
+describe('sync back: an agent that plants a FIFO and names a filter driver the host configured', () => {
+  let repo: string;
+  let env: NodeJS.ProcessEnv;
+  let marker: string;
+
+  before(async () => {
+    const script = String.raw`set -e
+rm tracked.txt
+mkfifo tracked.txt
+mkfifo untracked.fifo
+printf '* filter=lfs
+' > .gitattributes
+printf 'agent
+' > other.txt
+`;
+    repo = await makeRepo(tomlWith(script), { 'tracked.txt': 'tracked\n', 'other.txt': 'other\n' });
+    const dir = await tempDir();
+    tempDirs.push(dir);
+    marker = path.join(dir, 'the-filter-ran');
+    // The user's own global config, as git-lfs writes it, with a clean filter that leaves a trace.
+    const config = path.join(dir, 'gitconfig');
+    await fs.writeFile(config, `[user]\n\tname = User\n\temail = user@example.invalid\n[filter "lfs"]\n\tclean = touch ${marker}; cat\n\tprocess = touch ${marker}\n\trequired = true\n`);
+    env = { GIT_CONFIG_GLOBAL: config };
+    const up = await cli(['up', 'planter', '--wait'], { cwd: repo, env });
+    assert.equal(up.code, 0, up.stderr);
+  });
+
+  test('diff and sync go on around the FIFO, name it, never block, and run no filter', async () => {
+    const diff = await cli(['diff', 'planter', '--stat'], { cwd: repo, env, timeoutMs: 60_000 });
+    assert.equal(diff.code, 0, diff.stderr);
+    assert.match(diff.stderr, /Left out of the agent's work .*FIFO.*: tracked\.txt\./);
+    assert.match(diff.stdout, /other\.txt/);
+    assert.doesNotMatch(diff.stdout, /tracked\.txt|untracked\.fifo/);
+    const run = await cli(['sync', 'planter', '--mode', 'squash'], { cwd: repo, env, timeoutMs: 60_000 });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "Applied 2 files from planter as uncommitted changes, for you to review and commit.\nLeft out of the agent's work (not a file, link or folder: a FIFO, socket or device): tracked.txt.\n");
+    assert.deepEqual(status(repo), ['?? .gitattributes', ' M other.txt'].sort());
+    assert.equal(await fs.readFile(path.join(repo, 'tracked.txt'), 'utf8'), 'tracked\n');
+    assert.equal(await fs.readFile(path.join(repo, 'other.txt'), 'utf8'), 'agent\n');
+    assert.equal(await fs.readFile(path.join(repo, '.gitattributes'), 'utf8'), '* filter=lfs\n');
+    // Capture, and the sync that brought the agent's .gitattributes, ran the user's filter for none of its files.
+    assert.equal(await exists(marker), false, "the host ran the filter the agent's .gitattributes named");
+  });
+});
+
+describe('sync back: an agent that commits a file named like an ignored file of the user\'s, with a newline in the name', () => {
+  test('cherry-pick and merge stop and name it; the user\'s file is intact', async () => {
+    const script = String.raw`set -e
+name="$(printf 'notes\nsecret.log')"
+printf 'agent\n' > "$name"
+git add -f -- "$name"
+git commit -q -m 'agent: a file with a newline in its name'
+`;
+    const repo = await makeRepo(tomlWith(script), { '.gitignore': '*.log\n', 'a.txt': 'a\n' });
+    const up = await cli(['up', 'newline', '--wait'], { cwd: repo });
+    assert.equal(up.code, 0, up.stderr);
+    const name = 'notes\nsecret.log';
+    assert.equal(git(repo, 'show', `sandbox/newline:${name}`), 'agent');
+    await fs.writeFile(path.join(repo, name), 'my ignored notes\n');
+    const before = await snapshot(repo);
+    for (const mode of ['cherry-pick', 'merge']) {
+      await refused(repo, 'newline', ['--mode', mode], [/uncommitted changes in/, /secret\.log/], before);
+    }
+    assert.equal(await fs.readFile(path.join(repo, name), 'utf8'), 'my ignored notes\n');
   });
 });
 
