@@ -7,7 +7,7 @@ export type NextStep =
   | { do: 'remove-sandbox'; sandbox: string; force?: boolean }
   | { do: 'start-sandbox'; sandbox: string }
   | { do: 'stop-a-sandbox' }
-  | { do: 'sync'; sandbox: string; mode: 'merge' | 'squash'; onConflict?: 'merge' }
+  | { do: 'sync'; sandbox: string; mode: 'merge' | 'squash' | 'cherry-pick'; onConflict?: 'merge' }
   | { do: 'review-changes'; sandbox: string }
   | { do: 'set-secret'; names: string[] }
   | { do: 'choose-base' }

@@ -49,7 +49,7 @@ export async function withLock<T>(file: string, work: () => Promise<T>, options:
       const holder = await readHolder(file);
       throw new ConflictError(
         `Timed out waiting for the lock ${file}${holder ? ` (held by process ${holder.pid} on ${holder.host})` : ''}.`,
-        'Another agent-sandbox command holds it and is still working: try again when it is done. If no such process runs, delete the file.',
+        'Another Agent Sandboxes command (in an editor or a terminal) holds it and is still working: try again when it is done. If none runs, delete the file.',
       );
     }
     await new Promise((resolve) => setTimeout(resolve, delay));

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConflictError, GitError, SandboxError } from './errors';
+import type { NextStep } from './errors';
 import { agentGitLimits, gitRaw, gitWithInput, GitTimeoutError, withoutFilterDrivers } from './git';
 import type { ChangedFile, GitIdentity, Repository } from './worktrees';
 
@@ -67,8 +68,9 @@ export class SyncConflictError extends ConflictError {
     hint: string,
     readonly reason: SyncStopReason,
     readonly files: string[],
+    next: readonly NextStep[] = [],
   ) {
-    super(message, hint);
+    super(message, hint, next);
   }
 }
 
@@ -146,7 +148,7 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
       if (!(error instanceof GitTimeoutError)) throw error;
       throw new GitError(
         `Reading the worktree of sandbox ${name} did not finish: ${error.message}`,
-        `Something there blocks reading, such as a FIFO in a nested repository's .git: look with agent-sandbox exec ${name} -- find . -type p`,
+        "Something there blocks reading, such as a FIFO in a nested repository's .git: `find . -type p` in a shell of the sandbox lists them.",
       );
     });
   return withTempDir(async (tmp) => {
@@ -295,7 +297,7 @@ export async function syncAgentWork(repo: Repository, work: AgentWork, options: 
     throw new SandboxError('cherry-pick replays whole commits, so it cannot take only some files.', 'Choose files with the squash, merge or patch mode.');
   }
   const changes = options.files?.length || options.mode === 'patch' ? await changesBetween(repo.root, work.base, work.tip) : [];
-  const selected = options.files?.length ? selectPaths(changes, options.files) : undefined;
+  const selected = options.files?.length ? selectPaths(changes, options.files, work.name) : undefined;
   const result = await (async () => {
     switch (options.mode) {
       case 'patch':
@@ -334,12 +336,12 @@ export function describeSyncResult(name: string, result: SyncResult): string {
 }
 
 /** The selected changes' paths, with both sides of a rename; a folder selects everything under it. */
-function selectPaths(changes: ChangedFile[], files: string[]): Set<string> {
+function selectPaths(changes: ChangedFile[], files: string[], sandbox: string): Set<string> {
   const wanted = files.map((f) => f.replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+$/, ''));
   const matches = (file: string, want: string) => file === want || file.startsWith(`${want}/`);
   const unmatched = wanted.filter((want) => !changes.some((c) => matches(c.path, want) || (c.from !== undefined && matches(c.from, want))));
   if (unmatched.length > 0) {
-    throw new SandboxError(`The agent did not change ${unmatched.map((f) => `"${f}"`).join(', ')}.`, 'Choose among the files it changed: agent-sandbox diff NAME --stat');
+    throw new SandboxError(`The agent did not change ${unmatched.map((f) => `"${f}"`).join(', ')}.`, 'Choose among the files it changed.', [{ do: 'review-changes', sandbox }]);
   }
   const selected = new Set<string>();
   for (const change of changes) {
@@ -363,7 +365,7 @@ async function writePatch(ws: Workspace, work: AgentWork, changes: ChangedFile[]
     await fs.writeFile(options.patchFile, result.stdout, { flag: options.overwritePatch ? 'w' : 'wx' });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    throw new ConflictError(`${options.patchFile} already exists.`, 'Choose another file, or overwrite it (--force).');
+    throw new ConflictError(`${options.patchFile} already exists.`, 'Choose another file, or overwrite it.', [{ do: 'overwrite-patch' }]);
   }
   return { ...empty, nothingToSync: false, files, patchFile: options.patchFile };
 }
@@ -421,9 +423,10 @@ async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], poli
   if (conflicts.length > 0 && policy === 'stop') {
     throw new SyncConflictError(
       `Nothing was synced: ${conflicts.length} file${conflicts.length === 1 ? '' : 's'} changed by the agent ${conflicts.length === 1 ? 'has' : 'have'} changes of yours too: ${list(conflicts.map((c) => `${c.path} (${c.why})`))}.`,
-      'Commit or set aside your changes to those files, sync other files only, or merge them with conflict markers (--on-conflict merge).',
+      'Commit or set aside your changes to those files, sync other files only, or merge them with conflict markers.',
       'conflicts',
       conflicts.map((c) => c.path),
+      [{ do: 'sync', sandbox: work.name, mode: 'squash', onConflict: 'merge' }],
     );
   }
   if (conflicts.length > 0) {
@@ -484,9 +487,10 @@ async function merge(ws: Workspace, work: AgentWork, selected: Set<string> | und
   if (merged.conflicts.length > 0 && policy === 'stop') {
     throw new SyncConflictError(
       `Nothing was merged: the agent's work conflicts with your branch in ${list(merged.conflicts)}.`,
-      'Merge with conflict markers to resolve them (--on-conflict merge), or sync with squash and choose files.',
+      'Merge with conflict markers to resolve them, or sync with squash and choose files.',
       'conflicts',
       merged.conflicts,
+      [{ do: 'sync', sandbox: work.name, mode: 'merge', onConflict: 'merge' }],
     );
   }
   // --no-autostash: merge.autoStash would stash the user's other changes and put them back unstaged.
@@ -561,9 +565,10 @@ async function cherryPick(ws: Workspace, work: AgentWork, policy: ConflictPolicy
     if (unmerged.length > 0) {
       throw new SyncConflictError(
         `Nothing was cherry-picked: the agent's commits conflict with your branch in ${list(unmerged)}.`,
-        'Replay them with conflict markers to resolve (--on-conflict merge), or use the merge or squash mode.',
+        'Replay them with conflict markers to resolve, or use the merge or squash mode.',
         'conflicts',
         unmerged,
+        [{ do: 'sync', sandbox: work.name, mode: 'cherry-pick', onConflict: 'merge' }],
       );
     }
     throw new GitError(`git cherry-pick failed, and the workspace was left as it was: ${outcome.stderr.trim()}`);

@@ -119,7 +119,7 @@ export class Repository {
     try {
       return (await gitWithInput(this.root, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).trim();
     } catch {
-      throw new GitError(`"${ref}" does not name a commit in ${this.root}.`, 'Pass --base with a branch, tag or commit that exists; a new repository needs one commit first.');
+      throw new GitError(`"${ref}" does not name a commit in ${this.root}.`, 'Start from a branch, tag or commit that exists; a new repository needs one commit first.', [{ do: 'choose-base' }]);
     }
   }
 
@@ -140,7 +140,7 @@ export class Repository {
   async createSandboxWorktree(name: string, baseCommit: string, user: AgentUser, identity: GitIdentity): Promise<WorktreePaths> {
     validateSandboxName(name);
     const p = this.paths(name);
-    const taken = () => new ConflictError(`A sandbox named "${name}" already exists in ${this.root}.`, `Choose another name, or remove it: agent-sandbox rm ${name}`);
+    const taken = () => new ConflictError(`A sandbox named "${name}" already exists in ${this.root}.`, 'Choose another name, or remove that sandbox first.', [{ do: 'remove-sandbox', sandbox: name }]);
     if (await exists(p.stateDir)) throw taken();
     if (await this.branchTip(p.branch)) {
       throw new ConflictError(`The branch ${p.branch} already exists.`, `Choose another name, or delete the branch: git branch -D ${p.branch}`);
