@@ -25,6 +25,8 @@ export function stepInWords(step: NextStep): string | undefined {
       return 'Pass --base with a branch, tag or commit that exists.';
     case 'overwrite-patch':
       return 'Choose another file with --output, or overwrite it with --force.';
+    case 'allow':
+      return `Allow it for agent-sandbox: ${step.env}=${step.value}${step.value === '1' ? '' : ` (more than one: separated by ${step.env.endsWith('PATHS') ? '":"' : 'commas'})`}`;
     // The message names the file and line; the engine's own hint says how to start it from a terminal.
     case 'open-config':
     case 'start-podman':

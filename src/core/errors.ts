@@ -14,7 +14,9 @@ export type NextStep =
   | { do: 'overwrite-patch' }
   | { do: 'open-config'; file: string; line?: number }
   | { do: 'start-podman'; socket: string }
-  | { do: 'retry' };
+  | { do: 'retry' }
+  /** Only the user's own settings can allow this: `setting` in the editor, `env` (set to `value`) in a terminal. */
+  | { do: 'allow'; setting: string; env: string; value: string };
 
 /**
  * Typed errors thrown by the core. Each carries a message that says what happened, where there is one a hint in
@@ -44,8 +46,9 @@ export class ConfigError extends SandboxError {
     readonly key: string | undefined,
     readonly detail: string,
     hint?: string,
+    next: readonly NextStep[] = [],
   ) {
-    super(`${file}${line ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${detail}`, hint, [{ do: 'open-config', file, line }]);
+    super(`${file}${line ? `:${line}` : ''}: ${key ? `${key}: ` : ''}${detail}`, hint, [...next, { do: 'open-config', file, line }]);
   }
 }
 
@@ -59,8 +62,8 @@ export interface ConfigOrigin {
 }
 
 /** A ConfigError about a value sandbox.toml set, found after loading (a path that leads outside, an engine not allowed). */
-export function configErrorAt(origin: ConfigOrigin | undefined, detail: string, hint?: string): SandboxError {
-  return origin ? new ConfigError(origin.file, origin.line, origin.key, detail, hint) : new SandboxError(detail, hint);
+export function configErrorAt(origin: ConfigOrigin | undefined, detail: string, hint?: string, next: readonly NextStep[] = []): SandboxError {
+  return origin ? new ConfigError(origin.file, origin.line, origin.key, detail, hint, next) : new SandboxError(detail, hint, next);
 }
 
 /** The container engine cannot be reached, or refuses us. */

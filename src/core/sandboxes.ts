@@ -705,7 +705,8 @@ export function checkNetworkExposure(settings: ContainerSettings, policy: Pick<H
     throw configErrorAt(
       origins.network,
       'network = "host" gives the agent this machine\'s own network: every service listening on its loopback (databases, an engine\'s TCP API, development servers) and its abstract unix sockets (D-Bus, X11, containerd\'s shim), which no container should reach',
-      `If you mean it, allow it in your user setting \`agentSandboxes.allowHostNetwork\`, or on the command line with ${ALLOW_HOST_NETWORK_ENV}=1. Otherwise use network = "nat" (with ports to publish) or "none".`,
+      'Use network = "nat" (with ports to publish) or "none"; or, if you mean it, allow it (only your own settings can).',
+      [{ do: 'allow', setting: 'agentSandboxes.allowHostNetwork', env: ALLOW_HOST_NETWORK_ENV, value: '1' }],
     );
   }
   if (settings.network !== 'nat' || settings.allow !== undefined || policy.allowPublicPorts) return;
@@ -714,7 +715,8 @@ export function checkNetworkExposure(settings: ContainerSettings, policy: Pick<H
     throw configErrorAt(
       origins.ports,
       `the port ${open.containerPort}/${open.protocol} is published on ${open.hostIp}, where other machines reach what the agent serves (its files, its secrets)`,
-      `Publish on loopback (write the port without an address: "${open.hostPort ?? ''}${open.hostPort ? ':' : ''}${open.containerPort}"), or if you mean it, allow it in your user setting \`agentSandboxes.allowPublicPorts\`, or on the command line with ${ALLOW_PUBLIC_PORTS_ENV}=1.`,
+      `Publish on loopback (write the port without an address: "${open.hostPort ?? ''}${open.hostPort ? ':' : ''}${open.containerPort}"); or, if you mean it, allow it (only your own settings can).`,
+      [{ do: 'allow', setting: 'agentSandboxes.allowPublicPorts', env: ALLOW_PUBLIC_PORTS_ENV, value: '1' }],
     );
   }
 }
@@ -735,8 +737,8 @@ function checkEngineHost(config: SandboxConfig, selection: EngineSelection, sett
   throw configErrorAt(
     config.engineHostOrigin,
     `the engine ${host} is named by the repository only: it is none of this machine's own engines (DOCKER_HOST, Docker's or Podman's socket) and you have not allowed it, and an engine receives the build context, the task and the secrets`,
-    `If you trust it, allow it in your user setting \`${ALLOWED_ENGINE_HOSTS_SETTING}\`, or on the command line with ${ALLOWED_ENGINE_HOSTS_ENV}=${host} (addresses separated by commas), ` +
-      'or choose the engine yourself (the user setting agentSandboxes.engineHost, or DOCKER_HOST). Otherwise remove engine_host from sandbox.toml.',
+    'If you trust it, allow it or choose the engine yourself (only your own settings can). Otherwise remove engine_host from sandbox.toml.',
+    [{ do: 'allow', setting: ALLOWED_ENGINE_HOSTS_SETTING, env: ALLOWED_ENGINE_HOSTS_ENV, value: host }],
   );
 }
 

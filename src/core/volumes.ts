@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import type { ContainerOrigins, VolumeMount } from './config';
 import { DOCKER_SOCKET, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from './engine';
 import { configErrorAt } from './errors';
-import type { ConfigOrigin , SandboxError } from './errors';
+import type { ConfigOrigin, NextStep, SandboxError } from './errors';
 
 /** The editor setting that lists host folders volumes may come from outside the workspace. */
 export const ALLOWED_VOLUME_PATHS_SETTING = 'agentSandboxes.allowedVolumePaths';
@@ -182,8 +182,8 @@ function volumeSubject(volume: VolumeMount, origin?: ConfigOrigin): Subject {
 }
 
 /** The error for a subject: where sandbox.toml set it (file, line, key), when known. */
-function refusal(subject: Subject, what: string, hint: string): SandboxError {
-  return configErrorAt(subject.origin, `${subject.label} ${what}.`, hint);
+function refusal(subject: Subject, what: string, hint: string, next: readonly NextStep[] = []): SandboxError {
+  return configErrorAt(subject.origin, `${subject.label} ${what}.`, hint, next);
 }
 
 /** Judges a subject by its real path (and, where it differs, by its cleaned path's); returns the real path. */
@@ -208,8 +208,8 @@ async function checkVolume(subject: Subject, places: Places): Promise<string> {
 async function judge(subject: Subject, real: string, places: Places): Promise<void> {
   const via = await resolution(subject.written, real);
   const build = subject.kind === 'build';
-  const refuse = (what: string, why: string, hint: string): never => {
-    throw refusal(subject, `${what}${via}: ${why}`, hint);
+  const refuse = (what: string, why: string, hint: string, next: readonly NextStep[] = []): never => {
+    throw refusal(subject, `${what}${via}: ${why}`, hint, next);
   };
   const key = `\`${subject.key}\``;
 
@@ -287,9 +287,8 @@ async function judge(subject: Subject, real: string, places: Places): Promise<vo
       build
         ? 'sandbox.toml may build only from the workspace: the engine receives the context, and the image hands it to the agent; outside it, only from folders you allow'
         : 'volumes may come from outside the workspace only from folders you allow',
-      `To allow it, add ${real} (or a folder that contains it) to your user setting \`${ALLOWED_VOLUME_PATHS_SETTING}\`, ` +
-        `or on the command line to the environment variable ${ALLOWED_VOLUME_PATHS_ENV} (folders separated by "${path.delimiter}"). ` +
-        `Otherwise move it into the workspace, or fix ${key} in sandbox.toml.`,
+      `Move it into the workspace or fix ${key} in sandbox.toml; or allow ${real} (or a folder that contains it): only your own settings can.`,
+      [{ do: 'allow', setting: ALLOWED_VOLUME_PATHS_SETTING, env: ALLOWED_VOLUME_PATHS_ENV, value: real }],
     );
   }
 }

@@ -39,6 +39,8 @@ export function stepButton(step: NextStep, folder?: string): StepButton | undefi
       return { label: "Start Podman's API Service", command: COMMAND.startPodmanService, args: [] };
     case 'retry':
       return { label: 'Retry', command: COMMAND.retry, args: [] };
+    case 'allow':
+      return { label: 'Open User Settings', command: 'workbench.action.openSettings', args: [step.setting] };
     // The editor asks for these as it goes (the base, where a patch goes).
     case 'choose-base':
     case 'overwrite-patch':
@@ -50,9 +52,11 @@ export function stepButton(step: NextStep, folder?: string): StepButton | undefi
 export function presentError(error: unknown, folder?: string): { text: string; buttons: StepButton[] } {
   if (!(error instanceof SandboxError)) return { text: errorMessage(error), buttons: [] };
   const buttons = error.next.map((step) => stepButton(step, folder)).filter((b): b is StepButton => Boolean(b));
-  const notes = error.next.flatMap((step) =>
-    step.do === 'set-secret' ? [`Or take ${step.names.length === 1 ? 'it' : 'them'} from the editor's environment: add ${step.names.length === 1 ? 'its name' : 'their names'} to the user setting ${SECRETS_FROM_ENV_SETTING}.`] : [],
-  );
+  const notes = error.next.flatMap((step) => {
+    if (step.do === 'set-secret') return [`Or take ${step.names.length === 1 ? 'it' : 'them'} from the editor's environment: add ${step.names.length === 1 ? 'its name' : 'their names'} to the user setting ${SECRETS_FROM_ENV_SETTING}.`];
+    if (step.do === 'allow') return [step.value === '1' ? `To allow it, turn on the user setting ${step.setting}.` : `To allow it, add ${step.value} to the user setting ${step.setting}.`];
+    return [];
+  });
   return { text: [error.message, error.hint, ...notes].filter(Boolean).join(' '), buttons };
 }
 

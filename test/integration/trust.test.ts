@@ -118,7 +118,7 @@ describe('engine_host (finding 6)', () => {
         assert.equal(result.code, 1, result.stderr);
         assert.match(result.stderr, new RegExp(`sandbox\\.toml:\\d+: sandbox\\.engine_host: the engine ${address.replace(/[.]/g, '\\.')} is named by the repository only`));
         assert.match(result.stderr, /AGENT_SANDBOX_ALLOWED_ENGINE_HOSTS=/);
-        assert.match(result.stderr, /agentSandboxes\.allowedEngineHosts/);
+        assert.doesNotMatch(result.stderr, /agentSandboxes\.allowedEngineHosts/, "the terminal names its variable, the editor its setting");
       }
       assert.equal(connections.length, 0, 'nothing was sent to the engine the repository named');
       await assertNothingMade(repo, 'remote');

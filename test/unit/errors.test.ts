@@ -22,6 +22,16 @@ const CASES: Array<{ step: NextStep; terminal?: RegExp; button?: { label: string
   { step: { do: 'open-config', file: 'sandbox.toml', line: 4 }, button: { label: 'Open sandbox.toml', command: 'agentSandboxes.openConfigAt', args: ['/ws/sandbox.toml', 4] } },
   { step: { do: 'start-podman', socket: '/run/podman/podman.sock' }, button: { label: "Start Podman's API Service", command: 'agentSandboxes.startPodmanService', args: [] } },
   { step: { do: 'retry' }, button: { label: 'Retry', command: 'agentSandboxes.retry', args: [] } },
+  {
+    step: { do: 'allow', setting: 'agentSandboxes.allowHostNetwork', env: 'AGENT_SANDBOX_ALLOW_HOST_NETWORK', value: '1' },
+    terminal: /^Allow it for agent-sandbox: AGENT_SANDBOX_ALLOW_HOST_NETWORK=1$/,
+    button: { label: 'Open User Settings', command: 'workbench.action.openSettings', args: ['agentSandboxes.allowHostNetwork'] },
+  },
+  {
+    step: { do: 'allow', setting: 'agentSandboxes.allowedVolumePaths', env: 'AGENT_SANDBOX_ALLOWED_VOLUME_PATHS', value: '/data' },
+    terminal: /AGENT_SANDBOX_ALLOWED_VOLUME_PATHS=\/data \(more than one: separated by ":"\)$/,
+    button: { label: 'Open User Settings', command: 'workbench.action.openSettings', args: ['agentSandboxes.allowedVolumePaths'] },
+  },
 ];
 
 describe('next steps, in each front end', () => {
@@ -63,6 +73,18 @@ describe('next steps, in each front end', () => {
     ]);
     assert.deepEqual(presentError(new EngineUnavailableError('Cannot reach the engine.', 'Start one.', '/run/podman/podman.sock')).buttons.map((b) => b.label), ["Start Podman's API Service", 'Retry']);
     assert.deepEqual(presentError(new EngineUnavailableError('Cannot reach the engine.', 'Start one.')).buttons.map((b) => b.label), ['Retry']);
+  });
+
+  test("a consent the repository cannot give: the editor names the user setting, the terminal the variable", () => {
+    const error = new ConfigError('sandbox.toml', 7, 'sandbox.container.network', 'network = "host" gives the agent this machine\'s own network', 'Use nat.', [
+      { do: 'allow', setting: 'agentSandboxes.allowHostNetwork', env: 'AGENT_SANDBOX_ALLOW_HOST_NETWORK', value: '1' },
+    ]);
+    const shown = presentError(error, '/ws');
+    assert.match(shown.text, /turn on the user setting agentSandboxes\.allowHostNetwork\.$/);
+    assert.doesNotMatch(shown.text, /AGENT_SANDBOX_/);
+    assert.deepEqual(shown.buttons.map((b) => b.label), ['Open User Settings', 'Open sandbox.toml']);
+    assert.match(errorForTerminal(error), /\nAllow it for agent-sandbox: AGENT_SANDBOX_ALLOW_HOST_NETWORK=1$/);
+    assert.doesNotMatch(errorForTerminal(error), /agentSandboxes\./);
   });
 
   test('showError runs the button the user picks, and Show Log shows the log', async () => {

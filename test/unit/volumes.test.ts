@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { VolumeMount } from '../../src/core/config';
 import { ConfigError, SandboxError } from '../../src/core/errors';
+import { errorForTerminal } from '../../src/cli/errors';
+import { presentError } from '../../src/ui/errors';
 import {
   ALLOWED_VOLUME_PATHS_ENV,
   ALLOWED_VOLUME_PATHS_SETTING,
@@ -166,9 +168,10 @@ describe('checkVolumes: outside the workspace', () => {
   test('an outside folder is refused; the hint names the setting and the environment variable', async () => {
     const outside = path.join(T, 'outside');
     const error = await refuses(volume(outside, true), [outside, 'is outside the workspace']);
-    assert.ok(error.hint?.includes(ALLOWED_VOLUME_PATHS_SETTING), error.hint);
-    assert.ok(error.hint?.includes('agentSandboxes.allowedVolumePaths'), error.hint);
-    assert.ok(error.hint?.includes('AGENT_SANDBOX_ALLOWED_VOLUME_PATHS'), error.hint);
+    // The editor names the setting, the terminal the variable.
+    assert.ok(presentError(error).text.includes(ALLOWED_VOLUME_PATHS_SETTING), presentError(error).text);
+    assert.ok(presentError(error).text.includes('agentSandboxes.allowedVolumePaths'), presentError(error).text);
+    assert.ok(errorForTerminal(error).includes(`AGENT_SANDBOX_ALLOWED_VOLUME_PATHS=${outside}`), errorForTerminal(error));
     assert.equal(ALLOWED_VOLUME_PATHS_ENV, 'AGENT_SANDBOX_ALLOWED_VOLUME_PATHS');
   });
 
@@ -333,7 +336,7 @@ describe('checkBuildSources: a Dockerfile and its context obey the rules of volu
       caught = error;
     }
     assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
-    for (const expected of says) assert.match(caught.describe(), expected);
+    for (const expected of says) assert.match(`${errorForTerminal(caught)}\n${presentError(caught).text}`, expected);
     assert.ok(caught.hint, 'a refusal says what to do');
     return caught;
   }
