@@ -40,6 +40,7 @@ const ARTIFACT = path.join(ROOT, '.test-artifacts', 'bench.json');
 /** What `up` should cost at most, as a multiple of the raw floor. */
 const AIM_RATIO = 1.2;
 const WORKSPACE_LABEL = 'dev.agent-sandboxes.workspace';
+const EGRESS_WORKSPACE_LABEL = 'dev.agent-sandboxes.egress-workspace';
 
 /** The agent output of part 2: LOG_LINES lines of exactly LINE_BYTES bytes, "line 000001 of ...". */
 const LOG_LINES = 200_000;
@@ -407,17 +408,22 @@ function cli(ws: Workspace, args: string[], timeoutMs = STEP_TIMEOUT_MS): Promis
   return run(process.execPath, [CLI, ...args, '--workspace', ws.root], { cwd: ws.root, timeoutMs });
 }
 
-/** No container, worktree or branch is left of what a part made. */
-async function assertClean(ws: Workspace, rawPrefix: string): Promise<void> {
-  const containers = await docker(['ps', '-aq', '--filter', `label=${WORKSPACE_LABEL}=${ws.root}`]);
-  check(containers.stdout.trim() === '', `sandbox containers are left: ${containers.stdout.trim().split('\n').join(' ')}`);
-  const raw = await docker(['ps', '-aq', '--filter', `name=${rawPrefix}`]);
-  check(raw.stdout.trim() === '', `raw containers are left: ${raw.stdout.trim().split('\n').join(' ')}`);
+/**
+ * No container, volume, worktree or branch is left of what a part made. The runner checks after every part, so
+ * a leftover is blamed on the part that made it, whatever runs next; `after` names the point of the check.
+ */
+async function assertClean(ws: Workspace, rawPrefix: string, after: string): Promise<void> {
+  const left = (what: string, items: string[]) => check(items.length === 0, `after ${after}: ${what} are left: ${items.join(' ')}`);
+  const ids = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean);
+  left('sandbox containers', ids((await docker(['ps', '-aq', '--filter', `label=${WORKSPACE_LABEL}=${ws.root}`])).stdout));
+  left('raw containers', ids((await docker(['ps', '-aq', '--filter', `name=${rawPrefix}`])).stdout));
+  left('egress containers', ids((await docker(['ps', '-aq', '--filter', `label=${EGRESS_WORKSPACE_LABEL}=${ws.root}`])).stdout));
+  left('egress volumes', ids((await docker(['volume', 'ls', '-q', '--filter', `label=${EGRESS_WORKSPACE_LABEL}=${ws.root}`])).stdout));
   const worktrees = (await run('git', ['-C', ws.root, 'worktree', 'list', '--porcelain'])).stdout.split('\n').filter((l) => l.startsWith('worktree '));
-  check(worktrees.length === 1, `worktrees are left: ${worktrees.slice(1).join(', ')}`);
+  left('worktrees', worktrees.slice(1).map((l) => l.slice('worktree '.length)));
   const branches = (await run('git', ['-C', ws.root, 'for-each-ref', '--format=%(refname:short)', 'refs/heads'])).stdout.trim().split('\n');
-  check(branches.length === 1 && branches[0] === ws.mainBranch, `branches are left: ${branches.filter((b) => b !== ws.mainBranch).join(', ')}`);
-  check((await ws.sandboxes.repo.sandboxNames()).length === 0, `sandbox state is left: ${(await ws.sandboxes.repo.sandboxNames()).join(', ')}`);
+  left('branches', branches.filter((b) => b !== ws.mainBranch));
+  left('sandbox states', await ws.sandboxes.repo.sandboxNames());
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -506,7 +512,6 @@ async function benchUp(ws: Workspace, image: string, runs: number, rawPrefix: st
     await run('git', ['-C', ws.root, 'worktree', 'remove', '--force', rawWorktree]);
     await run('git', ['-C', ws.root, 'branch', '-D', '--quiet', `raw/${i}`]);
   }
-  await assertClean(ws, rawPrefix);
 
   // What every up pays before it touches git or the engine: hashing the build context to know the image is current.
   const imageChecks: number[] = [];
@@ -683,7 +688,7 @@ async function benchParallel(ws: Workspace, count: number, rawPrefix: string): P
   });
   await expectAllRunning(ws, sequentialNames, `${count} ups in a row`);
   await removeAll(ws, sequentialNames);
-  await assertClean(ws, rawPrefix);
+  await assertClean(ws, rawPrefix, `${count} ups in a row`);
 
   note(`${count} ups at once`);
   const concurrent = await timed(async () => {
@@ -693,7 +698,6 @@ async function benchParallel(ws: Workspace, count: number, rawPrefix: string): P
   });
   await expectAllRunning(ws, concurrentNames, `${count} ups at once`);
   await removeAll(ws, concurrentNames);
-  await assertClean(ws, rawPrefix);
 
   return { count, sequentialMs: round(sequential.ms), concurrentMs: round(concurrent.ms), speedup: round(sequential.ms / concurrent.ms, 2) };
 }
@@ -1027,7 +1031,7 @@ async function rawCapture(s: SyncSetup, tmp: string): Promise<string> {
   return (await gitIn(s.root, [...scope, 'write-tree'], env)).stdout.trim();
 }
 
-async function benchSync(ws: Workspace, rawPrefix: string): Promise<SyncResults> {
+async function benchSync(ws: Workspace): Promise<SyncResults> {
   note(`sync: the agent changes ${SYNC_FILES} files in ${SYNC_COMMITS} commits`);
   const { setup: s, agentMs } = await setUpSync(ws);
   const startOf = (c: SyncCase) => (c.start === 'base' ? s.base : s.moved);
@@ -1137,7 +1141,6 @@ async function benchSync(ws: Workspace, rawPrefix: string): Promise<SyncResults>
   await fs.rm(tmp, { recursive: true, force: true });
   await resetWorkspace(s, s.moved);
   await bounded(`Sandboxes.remove(${s.name})`, ws.sandboxes.remove(s.name, { force: true }));
-  await assertClean(ws, rawPrefix);
   note(`sync: ${fmt(syncUntimedMs / 1000)} s of the part went to resets and checks between the runs`);
 
   return {
@@ -1363,7 +1366,7 @@ async function cleanUp(ws: Workspace | undefined, rawPrefix: string): Promise<vo
     });
     if (ws) {
       await attempt('listing egress containers', async () => {
-        for (const id of (await docker(['ps', '-aq', '--filter', `label=dev.agent-sandboxes.egress-workspace=${ws.root}`])).stdout.split('\n')) if (id.trim()) ids.add(id.trim());
+        for (const id of (await docker(['ps', '-aq', '--filter', `label=${EGRESS_WORKSPACE_LABEL}=${ws.root}`])).stdout.split('\n')) if (id.trim()) ids.add(id.trim());
       });
     }
     if (ids.size > 0) await attempt('removing containers', () => docker(['rm', '-f', '-v', ...ids], 2 * STEP_TIMEOUT_MS));
@@ -1414,7 +1417,12 @@ async function main(): Promise<void> {
     const partSeconds: Summary['partSeconds'] = {};
     const part = async <T>(name: Part, work: () => Promise<T>): Promise<T | undefined> => {
       if (!wanted(name)) return undefined;
-      const r = await timed(work);
+      const r = await timed(async () => {
+        const value = await work();
+        // What the part made is gone before the next part starts: a leftover fails the part that left it.
+        await assertClean(ws!, rawPrefix, `the ${name} part`);
+        return value;
+      });
       partSeconds[name] = round(r.ms / 1000);
       return r.value;
     };
@@ -1423,7 +1431,7 @@ async function main(): Promise<void> {
     const parallelResults = await part('parallel', () => benchParallel(ws!, parallel, rawPrefix));
     // Last: it adds lib/ and commits to the workspace's branch, which the parts above must not see.
     const egress = await part('egress', () => benchEgress(ws!, image.ref, Math.min(runs, 5), rawPrefix));
-    const sync = await part('sync', () => benchSync(ws!, rawPrefix));
+    const sync = await part('sync', () => benchSync(ws!));
 
     const summary: Summary = {
       date: new Date().toISOString(),
