@@ -426,6 +426,26 @@ async function assertClean(ws: Workspace, rawPrefix: string, after: string): Pro
   left('sandbox states', await ws.sandboxes.repo.sandboxNames());
 }
 
+/** A raw floor by hand: a worktree on its own branch, and a container. */
+interface RawFloor {
+  worktree: string;
+  branch: string;
+  container: string;
+}
+
+/** `git worktree add` + `docker run -d --name CONTAINER ...runArgs`: what the parts time against up. */
+async function startRawFloor(ws: Workspace, floor: RawFloor, runArgs: string[]): Promise<void> {
+  await run('git', ['-C', ws.root, 'worktree', 'add', '--quiet', '-b', floor.branch, floor.worktree, 'HEAD']);
+  await docker(['run', '-d', '--name', floor.container, ...runArgs]);
+}
+
+/** Takes all of a raw floor away again: its container, its worktree and its branch. */
+async function removeRawFloor(ws: Workspace, floor: RawFloor): Promise<void> {
+  await docker(['rm', '-f', floor.container]);
+  await run('git', ['-C', ws.root, 'worktree', 'remove', '--force', floor.worktree]);
+  await run('git', ['-C', ws.root, 'branch', '-D', '--quiet', floor.branch]);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Part 1: up against the raw floor.
 
@@ -459,31 +479,29 @@ async function benchUp(ws: Workspace, image: string, runs: number, rawPrefix: st
     const coreContainer = await expectRunning(ws.sandboxes.containerName(cliName), `agent-sandbox up ${cliName}`);
 
     // The raw floor: the same worktree, container, mounts and limits, by hand.
-    const rawWorktree = path.join(ws.tmp, 'raw', `raw-${i}`);
+    const floor = { worktree: path.join(ws.tmp, 'raw', `raw-${i}`), branch: `raw/${i}`, container: `${rawPrefix}${i}` };
     const rawAdmin = path.join(ws.sandboxes.repo.commonDir, 'worktrees', `raw-${i}`);
-    const rawContainer = `${rawPrefix}${i}`;
     // The agent's user as the core chose it (1000:1000 when the host side is root and owns the repository).
     const user = coreContainer.Config.User;
     const [uid, gid] = user.split(':');
     // An init process as PID 1 if the core asks for one: the floor starts the same processes.
     const init = coreContainer.HostConfig.Init ? ['--init'] : [];
-    const rawUp = await timed(async () => {
-      await run('git', ['-C', ws.root, 'worktree', 'add', '--quiet', '-b', `raw/${i}`, rawWorktree, 'HEAD']);
-      await docker([
-        'run', '-d', '--name', rawContainer, ...init,
+    const rawUp = await timed(() =>
+      startRawFloor(ws, floor, [
+        ...init,
         '--memory', '256m', '--memory-swap', '256m', '--cpus', '1', '--pids-limit', '256', '--network', 'none',
         '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', user,
         '--workdir', '/workspace', '--env', 'HOME=/home/agent',
         // The core's four mounts: the worktree, its .git file, a git dir and the repository's objects.
-        '--volume', `${rawWorktree}:/workspace:rw`,
-        '--volume', `${path.join(rawWorktree, '.git')}:/workspace/.git:ro`,
+        '--volume', `${floor.worktree}:/workspace:rw`,
+        '--volume', `${path.join(floor.worktree, '.git')}:/workspace/.git:ro`,
         '--volume', `${rawAdmin}:/run/agent-sandbox/git:rw`,
         '--volume', `${ws.objects}:/run/agent-sandbox/host-objects:ro`,
         '--tmpfs', `/home/agent:rw,exec,uid=${uid},gid=${gid},mode=0700`,
         image, 'sh', '-c', 'sleep 600',
-      ]);
-    });
-    const rawInfo = await expectRunning(rawContainer, 'docker run');
+      ]),
+    );
+    const rawInfo = await expectRunning(floor.container, 'docker run');
     if (!compared) {
       assertSameContainer(coreContainer, rawInfo);
       compared = true;
@@ -508,9 +526,7 @@ async function benchUp(ws: Workspace, image: string, runs: number, rawPrefix: st
     await expectNoContainer(ws.sandboxes.containerName(cliName));
     await bounded(`Sandboxes.remove(${inProcessName})`, ws.sandboxes.remove(inProcessName, { force: true }));
     await expectNoContainer(ws.sandboxes.containerName(inProcessName));
-    await docker(['rm', '-f', rawContainer]);
-    await run('git', ['-C', ws.root, 'worktree', 'remove', '--force', rawWorktree]);
-    await run('git', ['-C', ws.root, 'branch', '-D', '--quiet', `raw/${i}`]);
+    await removeRawFloor(ws, floor);
   }
 
   // What every up pays before it touches git or the engine: hashing the build context to know the image is current.
@@ -1188,18 +1204,17 @@ async function benchEgress(ws: Workspace, image: string, runs: number, rawPrefix
     const plain = await timed(() => cli(ws, ['up', `n${i}`, '--agent', 'nat']));
     await expectRunning(ws.sandboxes.containerName(`n${i}`), `agent-sandbox up n${i}`);
     await cli(ws, ['rm', '--force', `n${i}`]);
-    const rawWorktree = path.join(ws.tmp, 'raw-egress', `raw-${i}`);
-    const rawContainer = `${rawPrefix}nat-${i}`;
-    const floor = await timed(async () => {
-      await run('git', ['-C', ws.root, 'worktree', 'add', '--quiet', '-b', `raw-nat/${i}`, rawWorktree, 'HEAD']);
-      await docker(['run', '-d', '--name', rawContainer, '--init', '--memory', '256m', '--cpus', '1', '--pids-limit', '256', '--network', 'bridge', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '1000:1000', '--volume', `${rawWorktree}:/workspace:rw`, image, 'sh', '-c', 'sleep 600']);
-    });
-    await expectRunning(rawContainer, 'docker run');
-    await docker(['rm', '-f', rawContainer]);
+    const floor = { worktree: path.join(ws.tmp, 'raw-egress', `raw-${i}`), branch: `raw-nat/${i}`, container: `${rawPrefix}nat-${i}` };
+    const rawUp = await timed(() =>
+      startRawFloor(ws, floor, ['--init', '--memory', '256m', '--cpus', '1', '--pids-limit', '256', '--network', 'bridge', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '1000:1000', '--volume', `${floor.worktree}:/workspace:rw`, image, 'sh', '-c', 'sleep 600']),
+    );
+    await expectRunning(floor.container, 'docker run');
+    // All of the floor, not only its container: its worktree and branch would be left to the parts after this one.
+    await removeRawFloor(ws, floor);
     if (i > 0) {
       allowlist.push(allowed.ms);
       nat.push(plain.ms);
-      raw.push(floor.ms);
+      raw.push(rawUp.ms);
     }
   }
   return { runs, allowlist: stats(allowlist), nat: stats(nat), raw: stats(raw), ratioToNat: round(median(allowlist) / median(nat), 2), ratioToRaw: round(median(allowlist) / median(raw), 2) };
