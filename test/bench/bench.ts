@@ -1353,7 +1353,7 @@ function report(s: Summary): string {
 }
 
 /**
- * Removes every container the benchmark made and the temp directory (the repository, its worktrees and
+ * Removes every container and egress volume the benchmark made and the temp directory (the repository, its worktrees and
  * branches). The image stays: its tag is a digest of the Dockerfile and context, the same for every run of
  * the benchmark and of the integration tests (which may be using it right now), so it is a cache.
  */
@@ -1385,6 +1385,13 @@ async function cleanUp(ws: Workspace | undefined, rawPrefix: string): Promise<vo
       });
     }
     if (ids.size > 0) await attempt('removing containers', () => docker(['rm', '-f', '-v', ...ids], 2 * STEP_TIMEOUT_MS));
+    if (ws) {
+      // The egress volume is a named one, which docker rm -v leaves.
+      await attempt('removing egress volumes', async () => {
+        const volumes = (await docker(['volume', 'ls', '-q', '--filter', `label=${EGRESS_WORKSPACE_LABEL}=${ws.root}`])).stdout.split('\n').map((v) => v.trim()).filter(Boolean);
+        if (volumes.length > 0) await docker(['volume', 'rm', '-f', ...volumes]);
+      });
+    }
     if (ws) await attempt(`removing ${ws.tmp}`, () => fs.rm(ws.tmp, { recursive: true, force: true, maxRetries: 3 }));
   } finally {
     abortReason = saved;
