@@ -838,12 +838,16 @@ export function containerOptions(
   };
 }
 
-/** The most of an agent's output the engine keeps on disk: Docker, in three files of 10 MiB; Podman, one of 30 MiB. */
-export const LOG_MAX_BYTES = 30 * 1024 ** 2;
+/**
+ * The most of an agent's output the engine keeps on disk: Docker, in three files of 64 MiB; Podman, one of
+ * 192 MiB. Files this large matter as much as the cap: Docker's follower loses what rotates away under it, and
+ * with 10 MiB files a `logs --follow` (the output channel) of a fast agent missed most of 25 MB.
+ */
+export const LOG_MAX_BYTES = 192 * 1024 ** 2;
 
 /**
  * The engine's log options for a sandbox. Docker rotates json-file logs (`max-size` per file, `max-file`
- * files), so `logs` shows the newest 20 to 30 MiB. Podman's json-file (its k8s-file) takes `max-size` only,
+ * files), so `logs` shows the newest 128 to 192 MiB. Podman's json-file (its k8s-file) takes `max-size` only,
  * as its log_size_max, and empties the file when it is reached, so `logs` shows what came after that.
  */
 export function containerLogConfig(kind: EngineKind): { Type: string; Config: Record<string, string> } {

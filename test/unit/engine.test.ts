@@ -193,7 +193,7 @@ describe('containerOptions on each engine', () => {
   test('the agent\'s output kept on disk is capped: Docker rotates three json-file logs, Podman takes one max-size', () => {
     assert.deepEqual(options(engine('docker')).LogConfig, { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES / 3), 'max-file': '3' } });
     assert.deepEqual(options(engine('podman')).LogConfig, { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES) } });
-    assert.equal(LOG_MAX_BYTES, 30 * 1024 ** 2);
+    assert.equal(LOG_MAX_BYTES, 192 * 1024 ** 2);
   });
 
   test('rootless Podman: keep-id, so the agent\'s files are the host user\'s; NAT is slirp4netns', () => {
