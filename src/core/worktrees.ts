@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConflictError, GitError } from './errors';
-import { gitPipe, gitWithInput, hostGit } from './git';
+import { importAgentObjects, readAgentHead, trustedGitEnv } from './agentgit';
+import { gitWithInput, hostGit } from './git';
 import { withLock } from './lock';
 import type { AgentUser } from './user';
 
@@ -207,26 +208,21 @@ export class Repository {
 
   /**
    * Brings the commits the agent made in its private git directory onto the host's branch `sandbox/<name>`.
-   * The private directory is read as data: its ref is parsed by hand and its objects are only read through
-   * GIT_ALTERNATE_OBJECT_DIRECTORIES, so nothing the agent wrote there (config, hooks) is ever run.
-   * Returns the branch's tip afterwards.
+   * The private directory is data, never a repository for host git: its HEAD and ref are read by hand (regular
+   * files only, never through a link), and its objects are copied into a quarantine and taken into the host's
+   * object store only through `git index-pack --strict`, which names each by its bytes (see agentgit.ts).
+   * Nothing the agent wrote there (config, hooks, alternates, commit-graph, grafts, shallow, replace refs) is
+   * read by git. Returns the branch's tip afterwards; throws a GitError about this sandbox alone where its
+   * directory holds what the host will not read or objects that fail the checks.
    */
   async importAgentCommits(name: string): Promise<string | undefined> {
     const p = this.paths(name);
     const current = await this.branchTip(p.branch);
     if (!current) return undefined;
-    const agentTip = await readAgentHead(p.privateGitDir);
+    const agentTip = await readAgentHead(p.privateGitDir, name);
     if (!agentTip || agentTip === current) return current;
-    const env = { ...process.env, GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(p.privateGitDir, 'objects') };
-    const type = await this.run(['cat-file', '-t', agentTip], env).catch(() => '');
-    if (type.trim() !== 'commit') return current;
-    await gitPipe(
-      this.root,
-      ['rev-list', '--objects', agentTip, '--not', '--all'],
-      ['pack-objects', '--quiet', path.join(this.commonDir, 'objects', 'pack', 'pack')],
-      env,
-    );
-    await this.run(['update-ref', '-m', 'agent-sandbox: import agent commits', `refs/heads/${p.branch}`, agentTip, current]);
+    await importAgentObjects({ root: this.root, commonDir: this.commonDir, privateGitDir: p.privateGitDir, sandbox: name, tip: agentTip });
+    await this.run(['update-ref', '-m', 'agent-sandbox: import agent commits', `refs/heads/${p.branch}`, agentTip, current], trustedGitEnv());
     // The worktree's HEAD follows the branch; its index must follow too, or `git status` would show the
     // agent's commits as staged reversals. The working files are the agent's and stay as they are.
     const adminDir = await this.adminDirOf(p.worktree);
@@ -317,23 +313,6 @@ export interface GitIdentity {
 /** Who the agent's commits (and the commit of its uncommitted work) are by. */
 export function agentIdentity(sandbox: string, role: string): GitIdentity {
   return { name: `${role} agent (sandbox ${sandbox})`, email: `${sandbox}@agent-sandboxes.invalid` };
-}
-
-/** Reads the agent's HEAD as data: a symbolic ref to a branch (loose or packed) or a detached commit id. */
-export async function readAgentHead(privateGitDir: string): Promise<string | undefined> {
-  const head = (await fs.readFile(path.join(privateGitDir, 'HEAD'), 'utf8').catch(() => '')).trim();
-  const objectId = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
-  if (objectId.test(head)) return head;
-  const match = /^ref: (refs\/heads\/[^\0\s]+)$/.exec(head);
-  if (!match || match[1].split('/').includes('..')) return undefined;
-  const loose = (await fs.readFile(path.join(privateGitDir, match[1]), 'utf8').catch(() => '')).trim();
-  if (objectId.test(loose)) return loose;
-  const packed = await fs.readFile(path.join(privateGitDir, 'packed-refs'), 'utf8').catch(() => '');
-  for (const line of packed.split('\n')) {
-    const [id, ref] = line.split(' ');
-    if (ref === match[1] && objectId.test(id)) return id;
-  }
-  return undefined;
 }
 
 function quoteConfigValue(value: string): string {
