@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConflictError, GitError } from './errors';
 import { importAgentObjects, readAgentHead, trustedGitEnv } from './agentgit';
-import { gitWithInput, hostGit } from './git';
+import { gitRaw, gitWithInput, hostGit } from './git';
 import { withLock } from './lock';
 import type { AgentUser } from './user';
 
@@ -173,6 +173,7 @@ export class Repository {
         '\tfilemode = true',
         '\tbare = false',
         '\tlogallrefupdates = true',
+        ...(await this.lineEndingConfig()).map(([key, value]) => `\t${key} = ${quoteConfigValue(value)}`),
         '[user]',
         `\tname = ${quoteConfigValue(identity.name)}`,
         `\temail = ${quoteConfigValue(identity.email)}`,
@@ -180,10 +181,38 @@ export class Repository {
       ].join('\n'),
     );
     await fs.writeFile(path.join(dir, 'objects', 'info', 'alternates'), `${CONTAINER_HOST_OBJECTS}\n`);
+    // A shallow clone's boundary, or the agent's git cannot walk its history (`git log` fails). The host never
+    // reads the agent's copy back (see importAgentObjects).
+    await fs.copyFile(path.join(this.commonDir, 'shallow'), path.join(dir, 'shallow')).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
     // The host made a fresh index for the new worktree; the agent starts from a copy so `git status` is right.
     const adminDir = await this.adminDirOf(p.worktree);
     if (adminDir) await fs.copyFile(path.join(adminDir, 'index'), path.join(dir, 'index'));
     await fs.writeFile(p.gitFile, `gitdir: ${CONTAINER_GIT_DIR}\n`);
+  }
+
+  /**
+   * The user's line-ending settings, as git resolves them here (repository, global and system config), for the
+   * agent's config: without them the agent's git commits the CRLF lines that `core.autocrlf` checked out, and
+   * a merge rewrites every line. Only values git knows are carried over.
+   */
+  private async lineEndingConfig(): Promise<Array<[string, string]>> {
+    const known: Record<string, RegExp> = {
+      'core.autocrlf': /^(true|false|input|yes|no|on|off|1|0)$/i,
+      'core.eol': /^(lf|crlf|native)$/i,
+      'core.safecrlf': /^(true|false|warn|yes|no|on|off|1|0)$/i,
+    };
+    const result = await gitRaw(this.root, ['config', '--null', '--get-regexp', '^core\\.(autocrlf|eol|safecrlf)$']);
+    const settings = new Map<string, string>();
+    // NUL-separated records of "key\nvalue"; the last one of a key wins, as in git.
+    for (const record of result.code === 0 ? result.stdout.toString('utf8').split('\0') : []) {
+      const newline = record.indexOf('\n');
+      const key = record.slice(0, newline < 0 ? undefined : newline).toLowerCase();
+      const value = newline < 0 ? 'true' : record.slice(newline + 1);
+      if (known[key]?.test(value)) settings.set(key.slice('core.'.length), value);
+    }
+    return [...settings];
   }
 
   /**

@@ -383,6 +383,68 @@ describe('the agent\'s git directory, as the host imports it', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('the user\'s line-ending settings reach the agent\'s git: with core.autocrlf it commits LF blobs', async () => {
+    const w = await world({ 'a.txt': 'one\ntwo\n' }, (dir) => {
+      git(dir, ['config', 'core.autocrlf', 'true']);
+      git(dir, ['config', 'core.safecrlf', 'false']);
+      // Checked out again with the setting, as the user's working tree would be.
+      git(dir, ['rm', '-q', '--cached', 'a.txt']);
+      git(dir, ['reset', '-q', '--hard']);
+    });
+    try {
+      git(w.repo.root, ['config', 'core.eol', 'crlf"\n[core]\n\tfsmonitor = evil']);
+      const a = await w.sandbox('crlf');
+      assert.equal(await fs.readFile(path.join(a.p.worktree, 'a.txt'), 'utf8'), 'one\r\ntwo\r\n', 'checked out with CRLF');
+      assert.equal(a.git('config', 'core.autocrlf').trim(), 'true');
+      assert.equal(a.git('config', 'core.safecrlf').trim(), 'false');
+      // A value git does not know is left out, never written into the agent's config as it is.
+      assert.equal(gitOk(a.p.worktree, ['--git-dir', a.p.privateGitDir, 'config', 'core.eol']), false);
+      assert.equal(gitOk(a.p.worktree, ['--git-dir', a.p.privateGitDir, 'config', 'core.fsmonitor']), false);
+      await fs.writeFile(path.join(a.p.worktree, 'a.txt'), 'one\r\ntwo\r\nthree\r\n');
+      const tip = a.commit({});
+      assert.equal(await w.repo.importAgentCommits('crlf'), tip);
+      assert.equal(git(w.repo.root, ['cat-file', 'blob', `${tip}:a.txt`]), 'one\ntwo\nthree\n', 'the blob has LF lines');
+      assert.equal(git(w.repo.root, ['diff', '--numstat', w.base, tip]).trim(), '1\t0\ta.txt', 'one line added, none rewritten');
+    } finally {
+      w.done();
+    }
+  });
+
+  test('a shallow clone: the agent\'s git walks its history (it has the host\'s shallow file), and the import works', async () => {
+    const w = await world({ 'a.txt': 'one\n' }, (dir) => {
+      for (let i = 0; i < 3; i++) {
+        execFileSync('sh', ['-c', `echo ${i} >> a.txt`], { cwd: dir });
+        git(dir, ['commit', '-q', '-am', `c${i}`]);
+      }
+    });
+    try {
+      const shallowParent = mkdtempSync(path.join(os.tmpdir(), 'agent-sandboxes-shallow-'));
+      try {
+        git(shallowParent, ['clone', '-q', '--depth', '2', `file://${w.repo.root}`, 'project']);
+        const shallowDir = path.join(shallowParent, 'project');
+        const repo = await Repository.open(shallowDir);
+        const base = git(shallowDir, ['rev-parse', 'HEAD']).trim();
+        const p = await repo.createSandboxWorktree('shallow', base, { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000, chownNeeded: false }, agentIdentity('shallow', 'test'));
+        const env = { GIT_DIR: p.privateGitDir, GIT_WORK_TREE: p.worktree, GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(repo.commonDir, 'objects') };
+        assert.equal(await fs.readFile(path.join(p.privateGitDir, 'shallow'), 'utf8'), await fs.readFile(path.join(repo.commonDir, 'shallow'), 'utf8'));
+        assert.equal(git(p.worktree, ['log', '--format=%s'], env).trim().split('\n').length, 2, 'the agent\'s git log works');
+        await fs.writeFile(path.join(p.worktree, 'b.txt'), 'b\n');
+        git(p.worktree, ['add', '-A'], env);
+        git(p.worktree, ['commit', '-q', '-m', 'agent'], env);
+        const tip = git(p.worktree, ['rev-parse', 'HEAD'], env).trim();
+        // The agent's own shallow file, cut at its new commit, is not believed.
+        await fs.writeFile(path.join(p.privateGitDir, 'shallow'), `${tip}\n`);
+        assert.equal(await repo.importAgentCommits('shallow'), tip);
+        assert.equal(git(shallowDir, ['rev-parse', 'sandbox/shallow~1']).trim(), base);
+        git(shallowDir, ['rev-list', '--objects', '--missing=error', 'sandbox/shallow']);
+      } finally {
+        rmSync(shallowParent, { recursive: true, force: true });
+      }
+    } finally {
+      w.done();
+    }
+  });
 });
 
 describe('reading files the agent wrote in its worktree', () => {
