@@ -1249,7 +1249,10 @@ echo done:network-none`,
     t.record('a forged commit-graph (the new commit\'s tree swapped for its parent\'s)', complete.code === 0 && gc.code === 0 && (branch() !== graphCommit[1] || graphTree === graphCommit[2]) && !graph.looks.hung, `sandbox/gd ${branch() === graphCommit[1] ? 'imported, with its real tree' : 'not moved'}; rev-list --missing=error ${complete.code}; gc ${gc.code}; ${graph.looks.ended}`);
 
     // A FIFO HEAD: every read of it blocked a thread of the editor's pool; more looks than the pool has threads.
-    const fifo = await attack('fifo-head', 'mv $G/HEAD /tmp/saved-head && mkfifo $G/HEAD && echo armed', 'rm -f $G/HEAD && mv /tmp/saved-head $G/HEAD', 8);
+    const fifo = await attack('fifo-head', 'mv $G/HEAD /tmp/saved-head && mkfifo $G/HEAD && echo armed', 'rm -f $G/HEAD && mv /tmp/saved-head $G/HEAD', 8, () =>
+      // Where a read did block, a writer's open and close lets it end, so that a regression fails here rather than hangs.
+      gitDir12ReleaseFifo(path.join(repo, '.git', 'agent-sandboxes', 'state', 'gd', 'git', 'HEAD')),
+    );
     const unrelated = await gitDir12Within(5_000, fs.readFile(path.join(repo, 'README.md'), 'utf8'));
     t.record('a FIFO HEAD (ls, diff, the view 8 times, then an unrelated read in the same process)', !fifo.looks.hung && unrelated === "the user's readme\n" && /FIFO/.test(fifo.looks.ended), `${fifo.looks.ended}; unrelated read ${unrelated === undefined ? 'HUNG' : 'fine'}`);
 
@@ -1311,6 +1314,9 @@ async function startHostServer(): Promise<{ port: number; addresses: string[]; c
   return { port: (server.address() as { port: number }).port, addresses, close: () => server.close() };
 }
 
+// Attack 12's helpers, with their own import, kept together for merging.
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+
 /** Attack 12: whether the workspace repository holds an object. */
 function gitDir12Has(repo: string, id: string): boolean {
   try {
@@ -1325,4 +1331,17 @@ function gitDir12Has(repo: string, id: string): boolean {
 function gitDir12Within<T>(ms: number, work: Promise<T>): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([work, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** Attack 12: opens a FIFO for writing and closes it, again and again, so that any reader blocked on it reads its end. */
+async function gitDir12ReleaseFifo(fifo: string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    try {
+      // Synchronous and non-blocking: never through the thread pool a blocked read may hold.
+      closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+    } catch {
+      // ENXIO: no reader waits.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
