@@ -44,13 +44,15 @@ export interface GitResult {
   code: number;
   stdout: Buffer;
   stderr: string;
+  /** Killed at its `timeoutMs`. */
+  timedOut?: true;
 }
 
 /**
  * git with the hardened config, resolving with its exit code and raw output whatever the code: for the
  * commands whose exit code is an answer (merge-file, merge-tree) and for binary output.
  */
-export function gitRaw(cwd: string, args: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<GitResult> {
+export function gitRaw(cwd: string, args: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<GitResult> {
   const fullArgs = hardenedArgs(args);
   return new Promise((resolve, reject) => {
     const child = spawn('git', fullArgs, { cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -58,8 +60,19 @@ export function gitRaw(cwd: string, args: string[], options: { input?: string | 
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
+    let timedOut = false;
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8'), ...(timedOut ? { timedOut: true as const } : {}) });
+    });
     // git may exit before reading its input (an error, or a command that reads none): not our failure.
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');

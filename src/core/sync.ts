@@ -102,13 +102,13 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
     const scope = [`--git-dir=${adminDir}`, `--work-tree=${paths.worktree}`];
     // The host's index of the worktree always holds `head` (see importAgentCommits). Refreshed, its stat
     // cache spares rehashing every file the agent left alone; a copy of it then takes the agent's changes.
-    await repo.run([...scope, 'update-index', '-q', '--ignore-submodules', '--refresh']).catch(() => undefined);
+    await repo.worktreeGit(name, [...scope, 'update-index', '-q', '--ignore-submodules', '--refresh']).catch(() => undefined);
     await copyIndex(path.join(adminDir, 'index'), env.GIT_INDEX_FILE);
     // Not `git add -A`: for a nested repository (a gitlink) it runs `git status` inside it, which reads that
     // repository's config, written by the agent (a filter there ran as the host user), and follows its .git
     // file anywhere (one naming the user's .git refreshed the user's index). ls-files and update-index
     // only read a nested repository's HEAD.
-    const listed = await repo.run([...scope, 'ls-files', '-z', '-t', '--modified', '--deleted', '--others', '--exclude-standard'], env);
+    const listed = await repo.worktreeGit(name, [...scope, 'ls-files', '-z', '-t', '--modified', '--deleted', '--others', '--exclude-standard'], { env });
     const removed = new Set<string>();
     const changed = new Set<string>();
     const modified = new Set<string>();
@@ -132,9 +132,9 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
       }),
     );
     // Removals first and forced: a path may now lie beyond a link or a file the agent put in its folder's place.
-    if (removed.size > 0) await gitWithInput(repo.root, [...scope, 'update-index', '--force-remove', '-z', '--stdin'], `${[...removed].join('\0')}\0`, env);
-    if (changed.size > 0) await gitWithInput(repo.root, [...scope, 'update-index', '--add', '--remove', '--replace', '-z', '--stdin'], `${[...changed].join('\0')}\0`, env);
-    const tree = (await repo.run([...scope, 'write-tree'], env)).trim();
+    if (removed.size > 0) await repo.worktreeGit(name, [...scope, 'update-index', '--force-remove', '-z', '--stdin'], { input: `${[...removed].join('\0')}\0`, env });
+    if (changed.size > 0) await repo.worktreeGit(name, [...scope, 'update-index', '--add', '--remove', '--replace', '-z', '--stdin'], { input: `${[...changed].join('\0')}\0`, env });
+    const tree = (await repo.worktreeGit(name, [...scope, 'write-tree'], { env })).trim();
     if (tree === (await treeOf(repo.root, head))) return work;
     // Only to list changes (identity undefined), the tree does: no commit object on every look at the view.
     const tip = identity ? await commitTree(repo.root, tree, [head], `Uncommitted work in sandbox ${name}`, identity) : tree;

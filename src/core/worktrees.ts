@@ -17,6 +17,9 @@ export const BRANCH_PREFIX = 'sandbox/';
 
 const SANDBOX_NAME = /^[a-z0-9][a-z0-9_-]{0,47}$/;
 
+/** How long host git may take over a sandbox's worktree (see Repository.worktreeGit). */
+export const WORKTREE_GIT_LIMITS = { timeoutMs: 120_000 };
+
 export function validateSandboxName(name: string): void {
   if (!SANDBOX_NAME.test(name)) {
     throw new ConflictError(
@@ -80,6 +83,24 @@ export class Repository {
    */
   run(args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
     return gitWithInput(this.root, args, '', env);
+  }
+
+  /**
+   * git over a sandbox's worktree, which the agent controls: with a deadline, since git opens the `.gitignore`
+   * of every folder it walks with a blocking open, and a FIFO there would hold it (and the view, `diff`, sync)
+   * for good. A GitError about that sandbox when it fails or runs out of time.
+   */
+  async worktreeGit(name: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+    const result = await gitRaw(this.root, args, { ...options, timeoutMs: WORKTREE_GIT_LIMITS.timeoutMs });
+    const command = args.find((a) => !a.startsWith('-')) ?? 'git';
+    if (result.timedOut) {
+      throw new GitError(
+        `git ${command} did not finish within ${Math.round(WORKTREE_GIT_LIMITS.timeoutMs / 1000)} s in the worktree of sandbox "${name}".`,
+        `The agent may have left a FIFO or another special file where git reads (a .gitignore, say). Look with: agent-sandbox exec ${name} -- find /workspace ! -type f ! -type d ! -type l`,
+      );
+    }
+    if (result.code !== 0) throw new GitError(`git ${command} failed in the worktree of sandbox "${name}": ${result.stderr.trim()}`);
+    return result.stdout.toString('utf8');
   }
 
   /** Where Agent Sandboxes keeps everything of this repository: inside its git directory. */
@@ -278,7 +299,7 @@ export class Repository {
     const p = this.paths(name);
     const adminDir = await this.adminDirOf(p.worktree);
     if (!adminDir || !(await exists(p.worktree))) return [];
-    const out = await this.run([
+    const out = await this.worktreeGit(name, [
       `--git-dir=${adminDir}`,
       `--work-tree=${p.worktree}`,
       'status',

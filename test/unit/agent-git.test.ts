@@ -13,7 +13,8 @@ import { IMPORT_LIMITS, readAgentHead } from '../../src/core/agentgit';
 import { GitError } from '../../src/core/errors';
 import { editorHazards } from '../../src/core/hazards';
 import { readUntrustedFile, UntrustedFileError } from '../../src/core/untrusted';
-import { agentIdentity, Repository } from '../../src/core/worktrees';
+import { captureAgentWork } from '../../src/core/sync';
+import { agentIdentity, Repository, WORKTREE_GIT_LIMITS } from '../../src/core/worktrees';
 import type { WorktreePaths } from '../../src/core/worktrees';
 
 const IDENTITY = { GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@x.invalid', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@x.invalid' };
@@ -448,6 +449,27 @@ describe('the agent\'s git directory, as the host imports it', () => {
 });
 
 describe('reading files the agent wrote in its worktree', () => {
+  test('a FIFO .gitignore in the worktree: the view\'s capture and the removal check end with a clear error, not never', async () => {
+    const w = await world();
+    const saved = WORKTREE_GIT_LIMITS.timeoutMs;
+    try {
+      const a = await w.sandbox('ignore');
+      a.commit({ 'sub/a.txt': 'a\n' });
+      execFileSync('mkfifo', [path.join(a.p.worktree, 'sub', '.gitignore')]);
+      WORKTREE_GIT_LIMITS.timeoutMs = 1500;
+      await within(10_000, rejects(captureAgentWork(w.repo, 'ignore', w.base, undefined), /did not finish within 2 s in the worktree of sandbox "ignore"/), 'the capture');
+      await within(10_000, rejects(w.repo.uncommittedChanges('ignore'), /did not finish/), 'the removal check');
+      // An ordinary worktree is captured as before.
+      const b = await w.sandbox('plain');
+      await fs.writeFile(path.join(b.p.worktree, 'new.txt'), 'new\n');
+      const work = await captureAgentWork(w.repo, 'plain', w.base, undefined);
+      assert.equal(work.uncommitted, true);
+    } finally {
+      WORKTREE_GIT_LIMITS.timeoutMs = saved;
+      w.done();
+    }
+  });
+
   test('editor hazards: a huge settings.json and a FIFO are reported, never read whole or waited on', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'agent-sandboxes-hazard-read-'));
     try {
