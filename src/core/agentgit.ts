@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { GitError } from './errors';
 import { gitRaw, hardenedArgs } from './git';
-import { copyUntrustedFile, listUntrustedDir, readUntrustedFile, UntrustedFileError } from './untrusted';
+import { copySmallUntrustedFileSync, copyUntrustedFile, listUntrustedDir, readUntrustedFile, UntrustedFileError } from './untrusted';
 
 /** HEAD and a loose ref hold one line; packed-refs one line a ref. */
 const MAX_REF_BYTES = 4096;
@@ -177,10 +177,22 @@ async function copyAgentObjects(privateGitDir: string, quarantine: string, sandb
     return size;
   };
   for (const dir of new Set(ids.map((id) => id.slice(0, 2)))) await fs.mkdir(path.join(objects, dir));
-  // A few at a time: each copy is a handful of system calls in the thread pool.
-  for (let i = 0; i < ids.length; i += 16) {
-    await Promise.all(ids.slice(i, i + 16).map((id) => copy(`objects/${id.slice(0, 2)}/${id.slice(2)}`, path.join(objects, id.slice(0, 2), id.slice(2)))));
+  // Loose objects are small and many: copied synchronously (measured: a trip through the thread pool for each
+  // of a copy's system calls tripled an import's time), a large one as a stream, and the event loop let go
+  // of every so often.
+  for (const [i, id] of ids.entries()) {
+    const from = `objects/${id.slice(0, 2)}/${id.slice(2)}`;
+    const to = path.join(objects, id.slice(0, 2), id.slice(2));
+    let size: number | undefined | 'large';
+    try {
+      size = copySmallUntrustedFileSync(privateGitDir, from, to, IMPORT_LIMITS.bytes - bytes);
+    } catch (error) {
+      throw error instanceof UntrustedFileError ? agentGitError(sandbox, error.message) : error;
+    }
+    if (size === 'large') await copy(from, to);
+    else bytes += size ?? 0;
     if (bytes > IMPORT_LIMITS.bytes) throw agentGitError(sandbox, `its objects are more than the ${IMPORT_LIMITS.bytes} bytes one import copies`);
+    if (i % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
   }
   const packs = ((await listUntrustedDir(privateGitDir, 'objects/pack')) ?? []).filter((e) => e.name.endsWith('.pack') && !e.name.startsWith('.'));
   if (packs.length > IMPORT_LIMITS.packs) throw agentGitError(sandbox, `it holds more than the ${IMPORT_LIMITS.packs} packs one import copies`);
