@@ -1119,6 +1119,7 @@ echo done:network-none`,
     // Loose too (git would not write a ref it holds packed at the same value).
     mkdirSync(path.join(other, '.git', 'refs', 'heads', 'sandbox'), { recursive: true });
     writeFileSync(path.join(other, '.git', 'refs', 'heads', 'sandbox', 'gd'), `${secretCommit}\n`);
+    writeFileSync(path.join(other, '.git', 'refs', 'heads', 'main'), `${secretCommit}\n`);
     const secretBlob = git(other, 'rev-parse', 'HEAD:secret.txt');
     const O = path.join(other, '.git');
     const has = (id: string) => gitDir12Has(repo, id);
