@@ -156,7 +156,7 @@ export function copySmallUntrustedFileSync(root: string, relative: string, desti
     if (!stat.isFile()) throw new UntrustedFileError(relative, stat.isFIFO() ? 'a FIFO, not a file' : stat.isCharacterDevice() || stat.isBlockDevice() ? 'a device, not a file' : 'not a regular file');
     if (stat.size > maxBytes) throw new UntrustedFileError(relative, `${stat.size} bytes, more than the ${maxBytes} allowed`);
     if (stat.size > SMALL_FILE_BYTES) return 'large';
-    const expected = path.join(realpathSync(root), relative);
+    const expected = path.join(realRootSync(root), relative);
     let opened: string | undefined;
     try {
       opened = readlinkSync(`/proc/self/fd/${fd}`);
@@ -184,6 +184,18 @@ export function copySmallUntrustedFileSync(root: string, relative: string, desti
   } finally {
     closeSync(fd);
   }
+}
+
+const realRootsSync = new Map<string, string>();
+
+function realRootSync(root: string): string {
+  let real = realRootsSync.get(root);
+  if (real === undefined) {
+    real = realpathSync(root);
+    if (realRootsSync.size > 256) realRootsSync.clear();
+    realRootsSync.set(root, real);
+  }
+  return real;
 }
 
 function lstatIsDirectory(dir: string): boolean {
