@@ -173,6 +173,7 @@ export async function main(argv: string[]): Promise<number> {
       const list = await sandboxes.list();
       if (json) printJson(list);
       else process.stdout.write(formatTable(list));
+      for (const s of list) if (s.importError) process.stderr.write(`agent-sandbox: ${s.importError}\n`);
       return 0;
     }
     case 'logs': {

@@ -10,6 +10,11 @@ import { GitError } from './errors';
  */
 const HARDENED_CONFIG = ['core.hooksPath=/dev/null', 'core.fsmonitor=false', 'safe.directory=*'];
 
+/** `args` with the hardened config before them. */
+export function hardenedArgs(args: string[]): string[] {
+  return HARDENED_CONFIG.flatMap((c) => ['-c', c]).concat(args);
+}
+
 export function hostGit(baseDir: string): SimpleGit {
   return simpleGit({
     baseDir,
@@ -48,7 +53,7 @@ export interface GitResult {
  * after that long (a GitTimeoutError), for git reading files an agent controls, where a FIFO blocks it forever.
  */
 export function gitRaw(cwd: string, args: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<GitResult> {
-  const fullArgs = HARDENED_CONFIG.flatMap((c) => ['-c', c]).concat(args);
+  const fullArgs = hardenedArgs(args);
   return new Promise((resolve, reject) => {
     const child = spawn('git', fullArgs, { cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -97,32 +102,6 @@ export async function withoutFilterDrivers(root: string, scope: string[]): Promi
   }
   if (count > 0) env.GIT_CONFIG_COUNT = String(count);
   return env;
-}
-
-/** Pipes `git <from>` into `git <to>` without holding the whole stream in memory. */
-export function gitPipe(cwd: string, from: string[], to: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const withConfig = (args: string[]) => HARDENED_CONFIG.flatMap((c) => ['-c', c]).concat(args);
-  return new Promise((resolve, reject) => {
-    const producer = spawn('git', withConfig(from), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const consumer = spawn('git', withConfig(to), { cwd, env, stdio: ['pipe', 'ignore', 'pipe'] });
-    producer.stdout.pipe(consumer.stdin);
-    const errors: string[] = [];
-    producer.stderr.on('data', (d: Buffer) => errors.push(d.toString()));
-    consumer.stderr.on('data', (d: Buffer) => errors.push(d.toString()));
-    let pending = 2;
-    let failed = false;
-    const done = (name: string) => (code: number | null) => {
-      if (code !== 0) failed = true;
-      if (code !== 0) errors.unshift(`git ${name} exited with ${code}`);
-      if (--pending > 0) return;
-      if (failed) reject(new GitError(errors.join('\n').trim()));
-      else resolve();
-    };
-    producer.on('close', done(from[0]));
-    consumer.on('close', done(to[0]));
-    producer.on('error', reject);
-    consumer.on('error', reject);
-  });
 }
 
 /** Whether `git` is on PATH at all: a clearer failure than simple-git's spawn error. */

@@ -6,6 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { readUntrustedFile } from './untrusted';
 
 export interface EditorHazard {
   /** Inside the worktree, with forward slashes. */
@@ -21,6 +22,8 @@ export interface HazardReport {
 
 // The files VS Code reads from a folder's .vscode that can run something or change what runs.
 const EDITOR_FILES = ['settings.json', 'tasks.json', 'launch.json', 'mcp.json'];
+/** Larger than any settings file a person writes: such a file is a hazard without being read. */
+const MAX_EDITOR_FILE_BYTES = 16 * 1024 * 1024;
 
 /**
  * The hazards in `worktree`: every `.git` below its top, and `.vscode` files and `*.code-workspace` files at its
@@ -58,7 +61,14 @@ export async function editorHazards(worktree: string, userRoot: string, maxEntri
       hazards.push({ path: file, why: stat.isSymbolicLink() ? 'a symbolic link the agent made' : 'not a plain file' });
       continue;
     }
-    const theirs = await fs.readFile(path.join(worktree, file)).catch(() => undefined);
+    // Opened without following a link or waiting on a FIFO the agent swapped in after the lstat, and capped.
+    let theirs: Buffer | undefined;
+    try {
+      theirs = await readUntrustedFile(worktree, file, MAX_EDITOR_FILE_BYTES);
+    } catch (error) {
+      hazards.push({ path: file, why: `not read: ${(error as Error).message.replace(/^[^:]*: /, '')}` });
+      continue;
+    }
     if (!theirs) continue;
     const yours = await fs.readFile(path.join(userRoot, file)).catch(() => undefined);
     if (!yours || !theirs.equals(yours)) hazards.push({ path: file, why: yours ? 'changed by the agent' : 'written by the agent' });

@@ -50,6 +50,8 @@ export interface SandboxInfo {
   base: string;
   /** The branch's tip on the host, after importing the agent's commits. */
   head?: string;
+  /** Why the agent's latest commits could not be imported (see Repository.importAgentCommits), if they could not. */
+  importError?: string;
   worktree: string;
   task: string;
   containerId?: string;
@@ -386,7 +388,12 @@ export class Sandboxes {
   private async describe(name: string, engine: EngineKind, container?: Docker.ContainerInfo): Promise<SandboxInfo> {
     const paths = this.repo.paths(name);
     const record = await readRecord(paths);
-    const head = await this.repo.importAgentCommits(name).catch(() => undefined);
+    let importError: string | undefined;
+    const head = await this.repo.importAgentCommits(name).catch((error: unknown) => {
+      // One sandbox's broken git directory is a line about it, never a failure of the whole list.
+      if (error instanceof SandboxError) importError = error.message;
+      return undefined;
+    });
     const inspected = container ? await this.engine.read(`Inspecting ${container.Id}`, () => this.engine.docker.getContainer(container.Id).inspect()).catch(() => undefined) : undefined;
     // The state from inspect, not from the list: Docker sends `die` before its list reflects the exit, and
     // inspect reads the container itself.
@@ -402,6 +409,7 @@ export class Sandboxes {
       branch: container?.Labels[LABEL.branch] ?? record?.branch ?? paths.branch,
       base: container?.Labels[LABEL.base] ?? record?.base ?? '',
       head,
+      ...(importError ? { importError } : {}),
       worktree: container?.Labels[LABEL.worktree] ?? paths.worktree,
       task: record?.task ?? '',
       containerId: container?.Id,

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConflictError, GitError, SandboxError } from './errors';
 import type { NextStep } from './errors';
-import { agentGitLimits, gitRaw, gitWithInput, GitTimeoutError, withoutFilterDrivers } from './git';
+import { agentGitLimits, gitRaw, gitWithInput, withoutFilterDrivers } from './git';
 import type { ChangedFile, GitIdentity, Repository } from './worktrees';
 
 export const SYNC_MODES = ['merge', 'squash', 'cherry-pick', 'patch'] as const;
@@ -143,14 +143,7 @@ export async function captureAgentWork(repo: Repository, name: string, base: str
   // driver that the user's own attributes (as at the base) give a path runs for it (see userFilteredPaths).
   const noFilters = await withoutFilterDrivers(repo.root, scope);
   // git opens what the agent wrote: a FIFO where it reads a nested repository's HEAD blocks it for ever.
-  const run = (args: string[], env: NodeJS.ProcessEnv, input = '') =>
-    gitWithInput(repo.root, [...scope, ...args], input, env, { timeoutMs: captureLimits.timeoutMs }).catch((error: unknown) => {
-      if (!(error instanceof GitTimeoutError)) throw error;
-      throw new GitError(
-        `Reading the worktree of sandbox ${name} did not finish: ${error.message}`,
-        "Something there blocks reading, such as a FIFO in a nested repository's .git: `find . -type p` in a shell of the sandbox lists them.",
-      );
-    });
+  const run = (args: string[], env: NodeJS.ProcessEnv, input = '') => repo.worktreeGit(name, [...scope, ...args], { env, input });
   return withTempDir(async (tmp) => {
     const env = { ...noFilters, GIT_INDEX_FILE: path.join(tmp, 'index') };
     // The host's index of the worktree always holds `head` (see importAgentCommits). Refreshed, its stat

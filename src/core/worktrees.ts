@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConflictError, GitError } from './errors';
-import { agentGitLimits, gitPipe, gitWithInput, hostGit, withoutFilterDrivers } from './git';
+import { importAgentObjects, readAgentHead, trustedGitEnv } from './agentgit';
+import { agentGitLimits, gitRaw, gitWithInput, GitTimeoutError, hostGit, withoutFilterDrivers } from './git';
 import { withLock } from './lock';
 import type { AgentUser } from './user';
 
@@ -79,6 +80,24 @@ export class Repository {
    */
   run(args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
     return gitWithInput(this.root, args, '', env);
+  }
+
+  /**
+   * git over a sandbox's worktree, which the agent controls: with a deadline, since git opens the `.gitignore`
+   * of every folder it walks with a blocking open, and a FIFO there would hold it (and the view, `diff`, sync)
+   * for good. A GitError about that sandbox when it fails or runs out of time.
+   */
+  async worktreeGit(name: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+    const command = args.find((a) => !a.startsWith('-')) ?? 'git';
+    const result = await gitRaw(this.root, args, { ...options, timeoutMs: agentGitLimits.timeoutMs }).catch((error: unknown) => {
+      if (!(error instanceof GitTimeoutError)) throw error;
+      throw new GitError(
+        `git ${command} did not finish within ${Math.round(agentGitLimits.timeoutMs / 1000)} s in the worktree of sandbox "${name}".`,
+        "The agent may have left a FIFO or another special file where git reads (a .gitignore, a nested repository's HEAD): `find /workspace ! -type f ! -type d ! -type l` in a shell of the sandbox lists them.",
+      );
+    });
+    if (result.code !== 0) throw new GitError(`git ${command} failed in the worktree of sandbox "${name}": ${result.stderr.trim()}`);
+    return result.stdout.toString('utf8');
   }
 
   /** Where Agent Sandboxes keeps everything of this repository: inside its git directory. */
@@ -189,6 +208,7 @@ export class Repository {
         '\tfilemode = true',
         '\tbare = false',
         '\tlogallrefupdates = true',
+        ...(await this.lineEndingConfig()).map(([key, value]) => `\t${key} = ${quoteConfigValue(value)}`),
         '[user]',
         `\tname = ${quoteConfigValue(identity.name)}`,
         `\temail = ${quoteConfigValue(identity.email)}`,
@@ -196,10 +216,38 @@ export class Repository {
       ].join('\n'),
     );
     await fs.writeFile(path.join(dir, 'objects', 'info', 'alternates'), `${CONTAINER_HOST_OBJECTS}\n`);
+    // A shallow clone's boundary, or the agent's git cannot walk its history (`git log` fails). The host never
+    // reads the agent's copy back (see importAgentObjects).
+    await fs.copyFile(path.join(this.commonDir, 'shallow'), path.join(dir, 'shallow')).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
     // The host made a fresh index for the new worktree; the agent starts from a copy so `git status` is right.
     const adminDir = await this.adminDirOf(p.worktree);
     if (adminDir) await fs.copyFile(path.join(adminDir, 'index'), path.join(dir, 'index'));
     await fs.writeFile(p.gitFile, `gitdir: ${CONTAINER_GIT_DIR}\n`);
+  }
+
+  /**
+   * The user's line-ending settings, as git resolves them here (repository, global and system config), for the
+   * agent's config: without them the agent's git commits the CRLF lines that `core.autocrlf` checked out, and
+   * a merge rewrites every line. Only values git knows are carried over.
+   */
+  private async lineEndingConfig(): Promise<Array<[string, string]>> {
+    const known: Record<string, RegExp> = {
+      'core.autocrlf': /^(true|false|input|yes|no|on|off|1|0)$/i,
+      'core.eol': /^(lf|crlf|native)$/i,
+      'core.safecrlf': /^(true|false|warn|yes|no|on|off|1|0)$/i,
+    };
+    const result = await gitRaw(this.root, ['config', '--null', '--get-regexp', '^core\\.(autocrlf|eol|safecrlf)$']);
+    const settings = new Map<string, string>();
+    // NUL-separated records of "key\nvalue"; the last one of a key wins, as in git.
+    for (const record of result.code === 0 ? result.stdout.toString('utf8').split('\0') : []) {
+      const newline = record.indexOf('\n');
+      const key = record.slice(0, newline < 0 ? undefined : newline).toLowerCase();
+      const value = newline < 0 ? 'true' : record.slice(newline + 1);
+      if (known[key]?.test(value)) settings.set(key.slice('core.'.length), value);
+    }
+    return [...settings];
   }
 
   /**
@@ -224,26 +272,21 @@ export class Repository {
 
   /**
    * Brings the commits the agent made in its private git directory onto the host's branch `sandbox/<name>`.
-   * The private directory is read as data: its ref is parsed by hand and its objects are only read through
-   * GIT_ALTERNATE_OBJECT_DIRECTORIES, so nothing the agent wrote there (config, hooks) is ever run.
-   * Returns the branch's tip afterwards.
+   * The private directory is data, never a repository for host git: its HEAD and ref are read by hand (regular
+   * files only, never through a link), and its objects are copied into a quarantine and taken into the host's
+   * object store only through `git index-pack --strict`, which names each by its bytes (see agentgit.ts).
+   * Nothing the agent wrote there (config, hooks, alternates, commit-graph, grafts, shallow, replace refs) is
+   * read by git. Returns the branch's tip afterwards; throws a GitError about this sandbox alone where its
+   * directory holds what the host will not read or objects that fail the checks.
    */
   async importAgentCommits(name: string): Promise<string | undefined> {
     const p = this.paths(name);
     const current = await this.branchTip(p.branch);
     if (!current) return undefined;
-    const agentTip = await readAgentHead(p.privateGitDir);
+    const agentTip = await readAgentHead(p.privateGitDir, name);
     if (!agentTip || agentTip === current) return current;
-    const env = { ...process.env, GIT_ALTERNATE_OBJECT_DIRECTORIES: path.join(p.privateGitDir, 'objects') };
-    const type = await this.run(['cat-file', '-t', agentTip], env).catch(() => '');
-    if (type.trim() !== 'commit') return current;
-    await gitPipe(
-      this.root,
-      ['rev-list', '--objects', agentTip, '--not', '--all'],
-      ['pack-objects', '--quiet', path.join(this.commonDir, 'objects', 'pack', 'pack')],
-      env,
-    );
-    await this.run(['update-ref', '-m', 'agent-sandbox: import agent commits', `refs/heads/${p.branch}`, agentTip, current]);
+    await importAgentObjects({ root: this.root, commonDir: this.commonDir, privateGitDir: p.privateGitDir, sandbox: name, tip: agentTip });
+    await this.run(['update-ref', '-m', 'agent-sandbox: import agent commits', `refs/heads/${p.branch}`, agentTip, current], trustedGitEnv());
     // The worktree's HEAD follows the branch; its index must follow too, or `git status` would show the
     // agent's commits as staged reversals. The working files are the agent's and stay as they are.
     const adminDir = await this.adminDirOf(p.worktree);
@@ -284,7 +327,7 @@ export class Repository {
       // Never into a nested repository the agent made: that runs git there, with its config (see captureAgentWork).
       '--ignore-submodules=all',
     ];
-    const out = await gitWithInput(this.root, args, '', env, { timeoutMs: agentGitLimits.timeoutMs });
+    const out = await this.worktreeGit(name, args, { env });
     return out
       .split('\0')
       .filter((entry) => entry.length > 3)
@@ -339,43 +382,6 @@ export interface GitIdentity {
 /** Who the agent's commits (and the commit of its uncommitted work) are by. */
 export function agentIdentity(sandbox: string, role: string): GitIdentity {
   return { name: `${role} agent (sandbox ${sandbox})`, email: `${sandbox}@agent-sandboxes.invalid` };
-}
-
-/** Reads the agent's HEAD as data: a symbolic ref to a branch (loose or packed) or a detached commit id. */
-export async function readAgentHead(privateGitDir: string): Promise<string | undefined> {
-  const head = (await readAgentFile(path.join(privateGitDir, 'HEAD'), 4096)).trim();
-  const objectId = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
-  if (objectId.test(head)) return head;
-  const match = /^ref: (refs\/heads\/[^\0\s]+)$/.exec(head);
-  if (!match || match[1].split('/').includes('..')) return undefined;
-  const loose = (await readAgentFile(path.join(privateGitDir, match[1]), 4096)).trim();
-  if (objectId.test(loose)) return loose;
-  const packed = await readAgentFile(path.join(privateGitDir, 'packed-refs'), 64 * 1024 * 1024);
-  for (const line of packed.split('\n')) {
-    const [id, ref] = line.split(' ');
-    if (ref === match[1] && objectId.test(id)) return id;
-  }
-  return undefined;
-}
-
-/**
- * A file the agent wrote, read as data: not through a link at its last component, only a regular file (opened
- * with O_NONBLOCK, so a FIFO does not wait for a writer), at most `limit` bytes; '' for anything else.
- */
-async function readAgentFile(file: string, limit: number): Promise<string> {
-  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW).catch(() => undefined);
-  if (!handle) return '';
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) return '';
-    const buffer = Buffer.alloc(Math.min(stat.size, limit));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, bytesRead).toString('utf8');
-  } catch {
-    return '';
-  } finally {
-    await handle.close();
-  }
 }
 
 function quoteConfigValue(value: string): string {

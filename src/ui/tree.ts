@@ -194,6 +194,7 @@ function tooltip(s: SandboxView): vscode.MarkdownString {
     ['Container', s.containerId?.slice(0, 12)],
   ];
   for (const [key, value] of rows) if (value) md.appendMarkdown(`${key}: \`${value.replace(/`/g, "'")}\`  \n`);
+  if (s.importError) md.appendMarkdown(`\n$(warning) ${s.importError.replace(/[\\`*_{}[\]()#+\-.!<>|]/g, '\\$&')}\n`);
   return md;
 }
 

