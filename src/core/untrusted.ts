@@ -23,27 +23,40 @@ export class UntrustedFileError extends Error {
   }
 }
 
+function assertPlainPath(relative: string): void {
+  if (relative.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new UntrustedFileError(relative, 'not a plain path');
+}
+
+/** An open that failed: undefined where the file is not there, else why it is refused. */
+function absentOrRefused(error: unknown, relative: string): undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+  if (code === 'ELOOP' || code === 'EMLINK') throw new UntrustedFileError(relative, 'a symbolic link');
+  throw new UntrustedFileError(relative, `cannot be opened (${code ?? (error as Error).message})`);
+}
+
+function assertRegularWithin(stat: { isFile(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; size: number }, relative: string, maxBytes: number): void {
+  if (!stat.isFile()) throw new UntrustedFileError(relative, stat.isFIFO() ? 'a FIFO, not a file' : stat.isCharacterDevice() || stat.isBlockDevice() ? 'a device, not a file' : 'not a regular file');
+  if (stat.size > maxBytes) throw new UntrustedFileError(relative, `${stat.size} bytes, more than the ${maxBytes} allowed`);
+}
+
 /**
  * Opens `relative` (with forward slashes, no `..`) below `root`, which the host made and the agent cannot
  * replace. Undefined where the file does not exist; an UntrustedFileError where it is not a regular file, is a
  * link, lies beyond a link, or is larger than `maxBytes`.
  */
 async function openUntrusted(root: string, relative: string, maxBytes: number): Promise<{ handle: FileHandle; size: number } | undefined> {
-  if (relative.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new UntrustedFileError(relative, 'not a plain path');
+  assertPlainPath(relative);
   const full = path.join(root, relative);
   let handle: FileHandle;
   try {
     handle = await fs.open(full, OPEN_FLAGS);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    if (code === 'ELOOP' || code === 'EMLINK') throw new UntrustedFileError(relative, 'a symbolic link');
-    throw new UntrustedFileError(relative, `cannot be opened (${code ?? (error as Error).message})`);
+    return absentOrRefused(error, relative);
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw new UntrustedFileError(relative, stat.isFIFO() ? 'a FIFO, not a file' : stat.isCharacterDevice() || stat.isBlockDevice() ? 'a device, not a file' : 'not a regular file');
-    if (stat.size > maxBytes) throw new UntrustedFileError(relative, `${stat.size} bytes, more than the ${maxBytes} allowed`);
+    assertRegularWithin(stat, relative, maxBytes);
     await assertReachedWithoutLinks(handle, root, relative);
     return { handle, size: stat.size };
   } catch (error) {
@@ -141,20 +154,16 @@ export const SMALL_FILE_BYTES = 256 * 1024;
  * where the file does not exist, or 'large' where it is a regular file larger than SMALL_FILE_BYTES.
  */
 export function copySmallUntrustedFileSync(root: string, relative: string, destination: string, maxBytes: number): number | undefined | 'large' {
-  if (relative.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new UntrustedFileError(relative, 'not a plain path');
+  assertPlainPath(relative);
   let fd: number;
   try {
     fd = openSync(path.join(root, relative), OPEN_FLAGS);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    if (code === 'ELOOP' || code === 'EMLINK') throw new UntrustedFileError(relative, 'a symbolic link');
-    throw new UntrustedFileError(relative, `cannot be opened (${code ?? (error as Error).message})`);
+    return absentOrRefused(error, relative);
   }
   try {
     const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new UntrustedFileError(relative, stat.isFIFO() ? 'a FIFO, not a file' : stat.isCharacterDevice() || stat.isBlockDevice() ? 'a device, not a file' : 'not a regular file');
-    if (stat.size > maxBytes) throw new UntrustedFileError(relative, `${stat.size} bytes, more than the ${maxBytes} allowed`);
+    assertRegularWithin(stat, relative, maxBytes);
     if (stat.size > SMALL_FILE_BYTES) return 'large';
     const expected = path.join(realRootSync(root), relative);
     let opened: string | undefined;
