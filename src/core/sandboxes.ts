@@ -202,8 +202,8 @@ export class Sandboxes {
    * The settings to build from: the Dockerfile and context checked by the rules of volumes (see
    * checkBuildSources) and replaced by their real paths, so that the build reads exactly what was judged.
    */
-  private async buildable(settings: ContainerSettings): Promise<ContainerSettings> {
-    const sources = await checkBuildSources(settings, await this.hostPaths(), originsOf(settings));
+  private async buildable(settings: ContainerSettings, places: Promise<VolumePolicy> = this.hostPaths()): Promise<ContainerSettings> {
+    const sources = await checkBuildSources(settings, await places, originsOf(settings));
     return sources ? { ...settings, ...sources } : settings;
   }
 
@@ -227,9 +227,10 @@ export class Sandboxes {
     checkNetworkExposure(role.container, this.policy);
     // Independent checks at once: each is a round trip to the engine, git or the disk. What sandbox.toml asks
     // of the host (its build context, volumes, secrets) is judged before anything is built, sent or made.
+    const places = this.hostPaths();
     const [buildable, , secrets, engine, , , base] = await Promise.all([
-      this.buildable(role.container),
-      this.hostPaths().then((places) => checkVolumes(role.container.volumes, places, originsOf(role.container).volumes)),
+      this.buildable(role.container, places),
+      places.then((policy) => checkVolumes(role.container.volumes, policy, originsOf(role.container).volumes)),
       resolveSecrets(role.container.secrets, this.policy.secrets),
       this.engine.info(),
       this.assertNameFree(options.name),
