@@ -161,9 +161,6 @@ export class Repository {
     const p = this.paths(name);
     const taken = () => new ConflictError(`A sandbox named "${name}" already exists in ${this.root}.`, 'Choose another name, or remove that sandbox first.', [{ do: 'remove-sandbox', sandbox: name }]);
     if (await exists(p.stateDir)) throw taken();
-    if (await this.branchTip(p.branch)) {
-      throw new ConflictError(`The branch ${p.branch} already exists.`, `Choose another name, or delete the branch: git branch -D ${p.branch}`);
-    }
     await fs.mkdir(path.dirname(p.stateDir), { recursive: true });
     try {
       await fs.mkdir(p.stateDir);
@@ -174,7 +171,7 @@ export class Repository {
     let worktreeMade = false;
     try {
       await this.locked(async () => {
-        // Under the lock, as git sees it: a branch of that name made since the check above is not ours to take.
+        // Under the lock, as git sees it, so that no other process makes the branch between the check and the add.
         if (await this.branchTip(p.branch)) {
           throw new ConflictError(`The branch ${p.branch} already exists.`, `Choose another name, or delete the branch: git branch -D ${p.branch}`);
         }
