@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConflictError, GitError, SandboxError } from './errors';
 import type { NextStep } from './errors';
-import { agentGitLimits, gitRaw, gitWithInput, withoutFilterDrivers } from './git';
+import { gitRaw, gitWithInput, withoutFilterDrivers } from './git';
 import type { ChangedFile, GitIdentity, Repository } from './worktrees';
 
 export const SYNC_MODES = ['merge', 'squash', 'cherry-pick', 'patch'] as const;
@@ -122,9 +122,6 @@ interface RawChange {
   before?: Entry;
   after?: Entry;
 }
-
-/** How long capture lets one git command read the agent's worktree before it stops it (see agentGitLimits). */
-export const captureLimits = agentGitLimits;
 
 /**
  * Captures the agent's work as commits, without touching its worktree, its index or the host's branch:
@@ -375,9 +372,10 @@ async function squash(ws: Workspace, work: AgentWork, changes: RawChange[], poli
   if (outside.length > 0) {
     throw new SyncConflictError(
       `Nothing was synced: the agent changed ${outside.length === 1 ? 'a file' : 'files'} that your sparse checkout leaves out: ${list(outside)}.`,
-      `Add ${outside.length === 1 ? 'its folder' : 'their folders'} to your sparse checkout (git sparse-checkout add ${sparseFolders(outside).join(' ')}) and sync again, or sync other files only (--files), or take them as commits (--mode merge), which git keeps out of your working tree.`,
+      `Add ${outside.length === 1 ? 'its folder' : 'their folders'} to your sparse checkout (git sparse-checkout add ${sparseFolders(outside).join(' ')}) and sync again, or sync other files only, or take them as commits with the merge mode, which git keeps out of your working tree.`,
       'sparse-checkout',
       outside,
+      [{ do: 'sync', sandbox: work.name, mode: 'merge' }],
     );
   }
   const current = await ws.currentEntries(changes.map((c) => c.path));
@@ -709,13 +707,8 @@ class Workspace {
         await gitWithInput(this.root, ['add', '-A', '-f', '--pathspec-from-file=-', '--pathspec-file-nul'], toAdd.join('\0'), env);
       }
       const wanted = new Set([...toAdd, ...outside]);
-      for (const line of (await gitWithInput(this.root, ['ls-files', '-s', '-z'], '', env)).split('\0')) {
-        const tab = line.indexOf('\t');
-        if (tab < 0) continue;
-        const file = line.slice(tab + 1);
-        if (!wanted.has(file)) continue;
-        const [mode, oid, stage] = line.slice(0, tab).split(' ');
-        if (stage === '0') entries.set(file, { mode, oid });
+      for (const { file, mode, oid, stage } of stagedFiles(await gitWithInput(this.root, ['ls-files', '-s', '-z'], '', env))) {
+        if (wanted.has(file) && stage === '0') entries.set(file, { mode, oid });
       }
       return entries;
     });
@@ -735,12 +728,8 @@ class Workspace {
   async indexEntries(paths: Set<string>): Promise<{ staged: Map<string, Entry>; unmerged: Set<string> }> {
     const staged = new Map<string, Entry>();
     const unmerged = new Set<string>();
-    for (const line of (await gitWithInput(this.root, ['ls-files', '-s', '-z'])).split('\0')) {
-      const tab = line.indexOf('\t');
-      if (tab < 0) continue;
-      const file = line.slice(tab + 1);
+    for (const { file, mode, oid, stage } of stagedFiles(await gitWithInput(this.root, ['ls-files', '-s', '-z']))) {
       if (!paths.has(file)) continue;
-      const [mode, oid, stage] = line.slice(0, tab).split(' ');
       if (stage === '0') staged.set(file, { mode, oid });
       else unmerged.add(file);
     }
@@ -895,6 +884,16 @@ class Workspace {
     ]);
     await gitWithInput(this.root, ['update-index', '-z', '--index-info'], lines.join(''));
   }
+}
+
+/** The entries of `git ls-files -s -z` output: mode, id and stage of each path. */
+function stagedFiles(out: string): Array<{ file: string; mode: string; oid: string; stage: string }> {
+  return out.split('\0').flatMap((line) => {
+    const tab = line.indexOf('\t');
+    if (tab < 0) return [];
+    const [mode, oid, stage] = line.slice(0, tab).split(' ');
+    return [{ file: line.slice(tab + 1), mode, oid, stage }];
+  });
 }
 
 /**

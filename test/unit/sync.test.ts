@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { captureAgentWork, captureLimits, diffAgentWork, syncAgentWork, SyncConflictError } from '../../src/core/sync';
+import { captureAgentWork, diffAgentWork, syncAgentWork, SyncConflictError } from '../../src/core/sync';
+import { agentGitLimits } from '../../src/core/git';
 import type { AgentWork, SyncOptions, SyncResult } from '../../src/core/sync';
 import { GitError } from '../../src/core/errors';
 import { readAgentHead } from '../../src/core/agentgit';
@@ -454,12 +455,12 @@ describe('capture', () => {
     mkdirSync(path.join(s.worktree, 'sub/.git/objects'), { recursive: true });
     mkdirSync(path.join(s.worktree, 'sub/.git/refs'), { recursive: true });
     execFileSync('mkfifo', [path.join(s.worktree, 'sub/.git/HEAD')]);
-    const saved = captureLimits.timeoutMs;
-    captureLimits.timeoutMs = 2_000;
+    const saved = agentGitLimits.timeoutMs;
+    agentGitLimits.timeoutMs = 2_000;
     try {
       await assert.rejects(s.capture(), (error: Error) => /did not finish/.test(error.message) && /FIFO/.test((error as { hint?: string }).hint ?? ''));
     } finally {
-      captureLimits.timeoutMs = saved;
+      agentGitLimits.timeoutMs = saved;
     }
   });
 
@@ -514,12 +515,12 @@ describe('capture', () => {
     mkdirSync(path.join(s.worktree, 'sub/.git/objects'), { recursive: true });
     mkdirSync(path.join(s.worktree, 'sub/.git/refs'), { recursive: true });
     execFileSync('mkfifo', [path.join(s.worktree, 'sub/.git/HEAD')]);
-    const saved = captureLimits.timeoutMs;
-    captureLimits.timeoutMs = 2_000;
+    const saved = agentGitLimits.timeoutMs;
+    agentGitLimits.timeoutMs = 2_000;
     try {
       await assert.rejects(s.repo.uncommittedChanges('agent'), /did not finish/);
     } finally {
-      captureLimits.timeoutMs = saved;
+      agentGitLimits.timeoutMs = saved;
     }
   });
 
