@@ -24,13 +24,19 @@ const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 export function agentGitError(sandbox: string, what: string): GitError {
   return new GitError(
     `The agent's git directory in sandbox "${sandbox}" is not usable: ${what}. Its commits were not imported.`,
-    `The agent made it so (the host reads only regular files there, never through a link). Inside the sandbox, \`git status\` and \`git log\` show its state; remove the sandbox if it is broken: agent-sandbox rm ${sandbox}`,
+    'The agent made it so (the host reads only regular files there, never through a link). Inside the sandbox, `git status` and `git log` show its state; remove the sandbox if it is broken.',
+    [{ do: 'remove-sandbox', sandbox }],
   );
+}
+
+/** A file the host would not read there, as that error; any other error as it is. */
+function asAgentGitError(sandbox: string, error: unknown): unknown {
+  return error instanceof UntrustedFileError ? agentGitError(sandbox, error.message) : error;
 }
 
 function untrusted<T>(sandbox: string, read: Promise<T>): Promise<T> {
   return read.catch((error) => {
-    throw error instanceof UntrustedFileError ? agentGitError(sandbox, error.message) : error;
+    throw asAgentGitError(sandbox, error);
   });
 }
 
@@ -187,7 +193,7 @@ async function copyAgentObjects(privateGitDir: string, quarantine: string, sandb
     try {
       size = copySmallUntrustedFileSync(privateGitDir, from, to, IMPORT_LIMITS.bytes - bytes);
     } catch (error) {
-      throw error instanceof UntrustedFileError ? agentGitError(sandbox, error.message) : error;
+      throw asAgentGitError(sandbox, error);
     }
     if (size === 'large') await copy(from, to);
     else bytes += size ?? 0;
