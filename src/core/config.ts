@@ -2,7 +2,8 @@
  * Loads sandbox.toml into one model. Two layouts are read: ours (`[sandbox.container]`, `[agents.*]`)
  * and AgentLoop's (`[orchestrator.container_sandbox]`); AgentLoop values apply first, ours on top.
  */
-import { open, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { isIP, isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
@@ -158,12 +159,13 @@ export async function loadConfig(workspaceRoot: string, file?: string): Promise<
   };
   let text: string;
   try {
-    // A repository's file is read as data, and boundedly: a FIFO or a device (a link to /dev/zero) would never end.
-    const stats = await stat(absolute);
-    if (!stats.isFile()) refuse('is not a regular file (a folder, a FIFO or a device), so it is not read');
-    if (stats.size > MAX_CONFIG_BYTES) refuse(`is ${stats.size} bytes long, more than the ${formatSize(MAX_CONFIG_BYTES)} read`);
-    const handle = await open(absolute, 'r');
+    // A repository's file is read as data, and boundedly: a FIFO or a device (a link to /dev/zero) would never
+    // end. Opened without waiting (a FIFO swapped in after a look would block the open itself), then judged.
+    const handle = await open(absolute, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      const stats = await handle.stat();
+      if (!stats.isFile()) refuse('is not a regular file (a folder, a FIFO or a device), so it is not read');
+      if (stats.size > MAX_CONFIG_BYTES) refuse(`is ${stats.size} bytes long, more than the ${formatSize(MAX_CONFIG_BYTES)} read`);
       const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
       if (bytesRead > MAX_CONFIG_BYTES) refuse(`is more than the ${formatSize(MAX_CONFIG_BYTES)} read`);
