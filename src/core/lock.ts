@@ -36,9 +36,9 @@ const DEFAULT_STALE_MS = 30_000;
  * serialized (`FILE.break`), so two waiters cannot both remove a dead lock and one the other just made; and
  * release removes the file only while it still holds this holder's token.
  */
-export async function withLock<T>(file: string, work: () => Promise<T>, options: LockOptions | number = {}): Promise<T> {
-  const { timeoutMs = DEFAULT_TIMEOUT_MS, staleMs = DEFAULT_STALE_MS } = typeof options === 'number' ? { timeoutMs: options } : options;
-  const me: Holder = { token: randomBytes(16).toString('hex'), pid: process.pid, host: hostname(), start: startTime(process.pid) };
+export async function withLock<T>(file: string, work: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+  const { timeoutMs = DEFAULT_TIMEOUT_MS, staleMs = DEFAULT_STALE_MS } = options;
+  const me = newHolder();
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   for (;;) {
@@ -67,6 +67,11 @@ export async function withLock<T>(file: string, work: () => Promise<T>, options:
     clearInterval(touch);
     await releaseOwn(file, me.token);
   }
+}
+
+/** This process as a holder, with a token of its own for each lock it takes. */
+function newHolder(): Holder {
+  return { token: randomBytes(16).toString('hex'), pid: process.pid, host: hostname(), start: startTime(process.pid) };
 }
 
 async function tryCreate(file: string, holder: Holder): Promise<boolean> {
@@ -117,7 +122,7 @@ export async function holderIsDead(file: string, staleMs: number): Promise<boole
  */
 async function breakIfDead(file: string, staleMs: number): Promise<boolean> {
   if (!(await holderIsDead(file, staleMs))) return false;
-  const breaker: Holder = { token: randomBytes(16).toString('hex'), pid: process.pid, host: hostname(), start: startTime(process.pid) };
+  const breaker = newHolder();
   const breakFile = `${file}.break`;
   if (!(await tryCreate(breakFile, breaker))) {
     // Another waiter is breaking it (a few milliseconds), or died doing so: then its break file goes the same way.
