@@ -102,11 +102,12 @@ export class SandboxModel implements vscode.Disposable {
     this.watchAbort?.abort();
     this.sandboxes = undefined;
     this.items = [];
-    this.lastError = undefined;
     // Another engine may answer now (the settings or sandbox.toml changed): ask again.
     this.engineVersion = undefined;
-    if (!vscode.workspace.isTrusted) return this.setState('untrusted');
-    if (!this.folder) return this.setState('noFolder');
+    // The error stays with its state until this open settles on another: cleared here, a second open (each
+    // settings change opens again) showed "engine unreachable" with no error to say why, as a CI run caught.
+    if (!vscode.workspace.isTrusted) return this.settle('untrusted');
+    if (!this.folder) return this.settle('noFolder');
     try {
       const configFile = path.resolve(this.folder.fsPath, this.configPath());
       this.sandboxes = await Sandboxes.open(this.folder.fsPath, { engineSettings: this.engineSettings(), configFile, policy: this.policy() });
@@ -201,8 +202,7 @@ export class SandboxModel implements vscode.Disposable {
       // open() may have switched workspace or engine meanwhile: this answer is then about the old one.
       if (this.sandboxes !== sandboxes) return;
       this.items = items;
-      this.lastError = undefined;
-      this.setState(sandboxes.config.file ? 'ready' : 'noConfig');
+      this.settle(sandboxes.config.file ? 'ready' : 'noConfig');
     } catch (error) {
       if (this.sandboxes !== sandboxes) return;
       this.lastError = error as Error;
@@ -231,6 +231,12 @@ export class SandboxModel implements vscode.Disposable {
 
   get building(): boolean {
     return this.pending.size > 0;
+  }
+
+  /** A state that has no error to go with it. */
+  private settle(state: ViewState): void {
+    this.lastError = undefined;
+    this.setState(state);
   }
 
   private setState(state: ViewState): void {
