@@ -10,6 +10,7 @@ import { rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { finished, pipeline } from 'node:stream';
+import * as tls from 'node:tls';
 import { hostPatternProblem, isHostName, isIpLiteral, normalizeHost } from '../core/hosts';
 
 export interface EgressProxyOptions {
@@ -30,7 +31,32 @@ export interface EgressProxyOptions {
   idleTimeoutMs?: number;
   /** Connections open at once; one more is answered 503 and closed. 256 unless given. */
   maxConnections?: number;
+  /** The credential routes: `/credential/<id>/...` on the proxy itself, forwarded to the provider with the real key. */
+  credentials?: CredentialRoute[];
+  /** How long a request on a credential route waits for its value to be delivered; 20 s unless given. */
+  credentialWaitMs?: number;
 }
+
+/**
+ * A provider the agent reaches through the proxy with a key it never holds: the agent's base URL is
+ * `http://127.0.0.1:3128/credential/<id>` (its own loopback, where the forwarder answers), it sends a placeholder,
+ * and the proxy forwards the request to `upstream` with `header` set to the real value, which only the host
+ * delivers (see deliverCredentials), into this process's memory.
+ */
+export interface CredentialRoute {
+  id: string;
+  /** `https://api.anthropic.com`, or the user's own endpoint (a gateway, a test's model server over http). */
+  upstream: string;
+  header: string;
+  scheme?: string;
+  /** What the agent holds instead of the key: refused, and logged, on a request to anywhere else. */
+  placeholder: string;
+}
+
+/** The path prefix of the credential routes on the proxy. */
+export const CREDENTIAL_PATH = '/credential/';
+/** Headers that carry a credential: never passed on from the agent to a provider, whose real header is set instead. */
+const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key', 'api-key', 'cookie'];
 
 type Failure = { status: number; reason: string };
 
@@ -141,7 +167,10 @@ function replyHttp(res: http.ServerResponse, status: number, text: string): void
   res.end(body);
 }
 
-export function createEgressProxy(options: EgressProxyOptions): http.Server {
+/** The proxy's server, and the door through which the host hands it the credentials' values. */
+export type EgressProxy = http.Server & { deliverCredentials(values: Record<string, unknown>): string[] };
+
+export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
   const exact = new Set<string>();
   const suffixes: string[] = [];
   for (const pattern of options.allow) {
@@ -181,6 +210,12 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
     if (!(exact.has(name) || suffixes.some((suffix) => name.endsWith(suffix)))) return { status: 403, reason: 'not on the allowlist' };
     const port = Number(portText);
     if (!ports.has(port)) return { status: 403, reason: `port ${port} is not allowed` };
+    return openChecked(name, portText);
+  }
+
+  /** A connection to a host by name, to addresses that are not loopback, link-local or multicast; or why not. */
+  async function openChecked(name: string, portText: string): Promise<net.Socket | Failure> {
+    const port = Number(portText);
     let addresses: string[];
     try {
       addresses = (await lookup(name)).map((a) => a.address);
@@ -238,6 +273,9 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
     // The HTTP server's idle timeout no longer watches a socket handed over for a tunnel: this one does.
     client.setTimeout(idleTimeoutMs, () => client.destroy());
     const { host, port } = splitAuthority(req.url ?? '');
+    if (carriesPlaceholder(req)) {
+      return replyRaw(client, 403, failure(host, port, { status: 403, reason: 'the request carries the sandbox\'s placeholder credential, which goes to its provider\'s route only' }));
+    }
     open(host, port)
       .then((upstream) => {
         if (!(upstream instanceof net.Socket)) return replyRaw(client, upstream.status, failure(host, port, upstream));
@@ -259,8 +297,94 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
       .catch(() => client.destroy());
   });
 
+  const routes = new Map<string, { route: CredentialRoute; upstream: URL; value?: string; waiting: Array<() => void> }>();
+  for (const route of options.credentials ?? []) {
+    const upstream = new URL(route.upstream);
+    if (!/^https?:$/.test(upstream.protocol) || upstream.username || upstream.password) throw new Error(`invalid credential upstream "${route.upstream}"`);
+    if (!/^[a-z0-9-]+$/.test(route.id) || route.placeholder.length < 16) throw new Error(`invalid credential route "${route.id}"`);
+    routes.set(route.id, { route, upstream, waiting: [] });
+  }
+  const placeholders = [...routes.values()].map((r) => r.route.placeholder);
+  const credentialWaitMs = options.credentialWaitMs ?? 20_000;
+  /** Whether a request (its target and headers) carries a placeholder: bound for anywhere but its route, it is refused. */
+  const carriesPlaceholder = (req: http.IncomingMessage) =>
+    placeholders.length > 0 && [req.url ?? '', ...req.rawHeaders].some((text) => placeholders.some((p) => text.includes(p)));
+
+  /** Sets the real values, delivered by the host; requests waiting for them go on. */
+  function deliver(values: Record<string, unknown>): string[] {
+    const set: string[] = [];
+    for (const [id, value] of Object.entries(values)) {
+      const entry = routes.get(id);
+      if (!entry || typeof value !== 'string' || value === '' || /[\r\n]/.test(value)) continue;
+      entry.value = value;
+      for (const resume of entry.waiting.splice(0)) resume();
+      set.push(id);
+    }
+    return set;
+  }
+
+  function valueOf(entry: { value?: string; waiting: Array<() => void> }): Promise<string | undefined> {
+    if (entry.value !== undefined) return Promise.resolve(entry.value);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(entry.value), credentialWaitMs);
+      entry.waiting.push(() => {
+        clearTimeout(timer);
+        resolve(entry.value);
+      });
+    });
+  }
+
+  /** A request on a credential route: to its provider, with the real key in place of whatever the agent sent. */
+  async function forwardWithCredential(req: http.IncomingMessage, res: http.ServerResponse, url: string): Promise<void> {
+    const rest = url.slice(CREDENTIAL_PATH.length);
+    const slash = rest.search(/[/?]|$/);
+    const entry = routes.get(rest.slice(0, slash));
+    if (!entry) return replyHttp(res, 404, failure(undefined, undefined, { status: 404, reason: `no credential route ${shown(rest.slice(0, slash))}` }));
+    const { route, upstream } = entry;
+    const value = await valueOf(entry);
+    if (value === undefined) return replyHttp(res, 503, `agent-sandbox egress: the credential for ${route.id} has not been delivered`);
+    const tail = rest.slice(slash);
+    const targetPath = `${upstream.pathname.replace(/\/$/, '')}${tail.startsWith('/') || tail === '' ? tail : `/${tail}`}` || '/';
+    const secure = upstream.protocol === 'https:';
+    const port = upstream.port || (secure ? '443' : '80');
+    const host = upstream.hostname.replace(/^\[(.*)\]$/, '$1');
+    // The provider's name, resolved and checked as any other (no loopback, no link-local), but not against the
+    // allowlist: the route exists because the preset or the user's own settings name this provider.
+    const socket = await openChecked(host, port);
+    if (!(socket instanceof net.Socket)) return replyHttp(res, socket.status, failure(host, port, socket));
+    if (!res.socket || res.socket.destroyed) return void socket.destroy();
+    const connection = secure ? tls.connect({ socket, servername: isIpLiteral(host) ? undefined : host, ALPNProtocols: ['http/1.1'] }) : socket;
+    connection.setTimeout(idleTimeoutMs, () => connection.destroy());
+    const headers = withoutHopByHop(req.headers);
+    for (const name of CREDENTIAL_HEADERS) delete headers[name];
+    headers[route.header] = route.scheme ? `${route.scheme} ${value}` : value;
+    headers.host = upstream.port ? `${upstream.hostname}:${upstream.port}` : upstream.hostname;
+    const outgoing = http.request({ createConnection: () => connection, method: req.method, path: targetPath, headers, setHost: false });
+    outgoing.on('response', (response) => {
+      try {
+        res.writeHead(response.statusCode ?? 502, response.statusMessage, withoutHopByHop(response.headers));
+        pipeline(response, res, () => {});
+      } catch {
+        response.destroy();
+        res.destroy();
+      }
+    });
+    outgoing.on('error', (error) => replyHttp(res, 502, `agent-sandbox egress: ${host} hung up: ${error.message}`));
+    res.on('close', () => outgoing.destroy());
+    req.on('error', () => outgoing.destroy());
+    req.pipe(outgoing);
+  }
+
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.url?.startsWith(CREDENTIAL_PATH) && routes.size > 0) {
+      forwardWithCredential(req, res, req.url).catch(() => res.destroy());
+      return;
+    }
     const target = /^http:\/\/([^/?#]*)([^#]*)/i.exec(req.url ?? '');
+    if (target && carriesPlaceholder(req)) {
+      const { host, port = '80' } = splitAuthority(target[1]);
+      return replyHttp(res, 403, failure(host, port, { status: 403, reason: 'the request carries the sandbox\'s placeholder credential, which goes to its provider\'s route only' }));
+    }
     if (!target) {
       const reason = req.url?.startsWith('/') ? 'a request to the proxy itself: ask for http://host/path' : 'not an http:// URL';
       return replyHttp(res, 400, failure(undefined, undefined, { status: 400, reason }));
@@ -299,7 +423,55 @@ export function createEgressProxy(options: EgressProxyOptions): http.Server {
     replyRaw(socket, 400, failure(undefined, undefined, { status: 400, reason: 'malformed request' }));
   });
 
-  return server;
+  return Object.assign(server, { deliverCredentials: deliver });
+}
+
+/** The control socket's side: the host runs this in the proxy's container, the values on its stdin. */
+async function sendCredentials(controlPath: string): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_CONTROL_BYTES) throw new Error('the credentials are too long');
+    chunks.push(chunk as Buffer);
+  }
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(controlPath, () => socket.end(Buffer.concat(chunks)));
+    let text = '';
+    socket.on('data', (data) => (text += data.toString('utf8')));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+  if (!answer.startsWith('ok')) throw new Error(answer.trim() || 'no answer from the proxy');
+  console.log(answer.trim());
+}
+
+const MAX_CONTROL_BYTES = 64 * 1024;
+
+/** Listens for the host's delivery of the credentials' values, on a socket in a volume the agent never mounts. */
+function listenForCredentials(server: EgressProxy, controlPath: string): void {
+  rmSync(controlPath, { force: true });
+  const control = net.createServer((socket) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_CONTROL_BYTES) socket.destroy();
+      else chunks.push(chunk);
+    });
+    socket.on('end', () => {
+      try {
+        const values = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+        if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new Error('expected an object');
+        const set = server.deliverCredentials(values as Record<string, unknown>);
+        socket.end(`ok: ${set.length} credential${set.length === 1 ? '' : 's'} set (${set.join(', ') || 'none'})\n`);
+      } catch (error) {
+        socket.end(`error: ${(error as Error).message}\n`);
+      }
+    });
+  });
+  control.listen(controlPath);
 }
 
 function main(): void {
@@ -310,7 +482,9 @@ function main(): void {
   };
   const ports = list(process.env.EGRESS_PORTS || '443,80').map((port) => number(port, 'EGRESS_PORTS'));
   const where = process.env.EGRESS_LISTEN || '0.0.0.0:3128';
-  const server = createEgressProxy({ allow: list(process.env.EGRESS_ALLOW), ports });
+  const credentials = JSON.parse(process.env.EGRESS_CREDENTIAL_ROUTES || '[]') as CredentialRoute[];
+  const server = createEgressProxy({ allow: list(process.env.EGRESS_ALLOW), ports, credentials });
+  if (credentials.length > 0) listenForCredentials(server, process.env.EGRESS_CONTROL || '/run/egress/control.sock');
   server.on('error', (error) => {
     console.error(`agent-sandbox egress: ${error.message}`);
     process.exit(1);
@@ -330,7 +504,12 @@ function main(): void {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
 }
 
-if (require.main === module) {
+if (require.main === module && process.argv[2] === 'deliver-credentials') {
+  sendCredentials(process.argv[3] || '/run/egress/control.sock').catch((error: Error) => {
+    console.error(`agent-sandbox egress: ${error.message}`);
+    process.exit(1);
+  });
+} else if (require.main === module) {
   try {
     main();
   } catch (error) {
