@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -138,7 +138,7 @@ describe('the egress proxy\'s credential routes', () => {
     assert.equal(answer.status, 404);
   });
 
-  test('the bundled proxy takes the values over its control socket, from the deliver-credentials command\'s stdin', { skip: !require('node:fs').existsSync(BUNDLE) && 'dist/egress-proxy.js is not built' }, async () => {
+  test('the bundled proxy takes the values over its control socket, from the deliver-credentials command\'s stdin', { skip: !existsSync(BUNDLE) && 'dist/egress-proxy.js is not built' }, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'credential-proxy-'));
     const control = path.join(dir, 'control.sock');
     const listenPort = await new Promise<number>((resolve) => {
