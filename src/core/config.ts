@@ -11,6 +11,9 @@ import { parse, TomlError } from 'smol-toml';
 import type { EngineChoice } from './engine';
 import { ConfigError } from './errors';
 import type { ConfigOrigin } from './errors';
+import { checkVersion } from './agents/install';
+import { PRESET_IDS, credentialNames, presetNamed } from './agents/presets';
+import type { PresetId } from './agents/presets';
 import { hostPatternProblem, normalizeHost } from './hosts';
 import { formatSize, parseSize } from './sizes';
 
@@ -72,10 +75,22 @@ export function originsOf(settings: ContainerSettings): ContainerOrigins {
   return originsOfSettings.get(settings) ?? {};
 }
 
+/** A role's agent, when it names a preset: `[agents.claude] preset = "claude-code"`. */
+export interface AgentPresetChoice {
+  preset: PresetId;
+  /** Undefined: the version the preset is tested with. */
+  version?: string;
+  /** Which of the preset's credentials to use; undefined: the first one set. */
+  credential?: string;
+  origin: ConfigOrigin;
+}
+
 export interface AgentRole {
   name: string;
-  /** Undefined: the image's own CMD. */
+  /** Undefined: the preset's headless command, else the image's own CMD. */
   command?: string[];
+  /** The agent preset the role runs; its env and allowlist are merged into `container` already. */
+  agent?: AgentPresetChoice;
   /** The defaults merged with the role's overrides. */
   container: ContainerSettings;
 }
@@ -131,7 +146,7 @@ const CONTAINER_KEYS = [
   'allow',
   'secrets',
 ] as const;
-const ROLE_KEYS = ['command', ...CONTAINER_KEYS] as const;
+const ROLE_KEYS = ['command', 'preset', 'version', 'credential', ...CONTAINER_KEYS] as const;
 const TOP_KEYS = ['sandbox', 'agents', 'orchestrator'] as const;
 const SANDBOX_KEYS = ['container', 'default_agent', 'engine', 'engine_host'] as const;
 const ENGINES: readonly EngineChoice[] = ['auto', 'docker', 'podman'];
@@ -222,6 +237,7 @@ interface RoleDraft {
   agentLoop?: ContainerLayer;
   ours?: ContainerLayer;
   command?: string[];
+  agent?: AgentPresetChoice;
 }
 
 class Reader {
@@ -370,6 +386,7 @@ function buildConfig(reader: Reader): SandboxConfig {
       const role = draft(name, reader.order(tablePath));
       role.ours = readContainer(reader, value, tablePath);
       if (has(value, 'command')) role.command = readCommand(reader, value.command, [...tablePath, 'command']);
+      role.agent = readPresetChoice(reader, value, tablePath);
     }
   }
 
@@ -382,6 +399,7 @@ function buildConfig(reader: Reader): SandboxConfig {
   for (const role of ordered) {
     const roleLayer = overlay(role.agentLoop ?? {}, role.ours ?? {});
     const agent: AgentRole = { name: role.name, container: resolveContainer(overlay(defaultsLayer, roleLayer)) };
+    if (role.agent) applyPreset(reader, agent, role.agent, ['agents', role.name]);
     checkCombination(reader, agent.container, role.ours ? ['agents', role.name] : ['sandbox', 'container'], role.ours ?? ourDefaults);
     if (role.command !== undefined) agent.command = role.command;
     setOwn(agents, role.name, agent);
@@ -493,6 +511,57 @@ function readContainer(reader: Reader, table: Table, tablePath: Path): Container
   }
   layer.origins = origins;
   return layer;
+}
+
+/** `preset`, `version` and `credential` of a role table; undefined when it names no preset. */
+function readPresetChoice(reader: Reader, table: Table, tablePath: Path): AgentPresetChoice | undefined {
+  const at = (key: string): string[] => [...tablePath, key];
+  if (!has(table, 'preset')) {
+    for (const key of ['version', 'credential']) if (has(table, key)) reader.fail(at(key), `${key} belongs to an agent preset: set preset = "claude-code" (or ${PRESET_IDS.filter((id) => id !== 'claude-code').join(', ')}) too`);
+    return undefined;
+  }
+  const id = table.preset;
+  const preset = typeof id === 'string' ? presetNamed(id) : undefined;
+  if (!preset) reader.fail(at('preset'), `expected one of ${PRESET_IDS.map((p) => JSON.stringify(p)).join(', ')}, got ${describe(id)}`);
+  const choice: AgentPresetChoice = { preset: preset.id, origin: reader.origin(at('preset')) };
+  if (has(table, 'version')) {
+    const problem = typeof table.version === 'string' ? checkVersion(table.version) : 'expected a string';
+    if (problem) reader.fail(at('version'), `${problem}, got ${describe(table.version)}`);
+    if (preset.install.kind === 'image') reader.fail(at('version'), `${preset.title} comes with the role's image, so its version is the image's`);
+    choice.version = table.version as string;
+  }
+  if (has(table, 'credential')) {
+    const names = credentialNames(preset);
+    if (typeof table.credential !== 'string' || !names.includes(table.credential)) {
+      reader.fail(at('credential'), `${preset.title} takes ${names.map((n) => JSON.stringify(n)).join(' or ')}, got ${describe(table.credential)}`);
+    }
+    choice.credential = table.credential;
+  }
+  return choice;
+}
+
+/**
+ * Merges a preset into its role: its environment under the role's own (which wins key by key), its hosts into the
+ * allowlist, which a preset always has: the agent reaches its provider through the egress proxy's credential
+ * route, and the proxy is the allowlist's.
+ */
+function applyPreset(reader: Reader, role: AgentRole, choice: AgentPresetChoice, tablePath: Path): void {
+  const preset = presetNamed(choice.preset)!;
+  const container = role.container;
+  role.agent = choice;
+  const env: Record<string, string> = {};
+  for (const [name, value] of [...Object.entries(preset.env), ...Object.entries(container.env)]) setOwn(env, name, value);
+  container.env = env;
+  container.allow = [...new Set([...preset.allow, ...(container.allow ?? [])])];
+  if (container.network !== 'nat') {
+    reader.fail([...tablePath, 'preset'], `${preset.title} reaches its provider through the egress proxy, which needs network = "nat" (the allowlist narrows it), but network is "${container.network}"`);
+  }
+  for (const name of credentialNames(preset)) {
+    if (container.secrets.includes(name)) {
+      reader.fail([...tablePath, 'secrets'], `${name} is ${preset.title}'s credential: the preset keeps it outside the sandbox (the agent gets a placeholder), so it must not be handed in as a secret`);
+    }
+    if (Object.hasOwn(container.env, name)) reader.fail([...tablePath, 'env'], `${name} is ${preset.title}'s credential: set it with Set Agent Secret, never in this file`);
+  }
 }
 
 function readAllow(reader: Reader, value: unknown, keyPath: Path): string[] {

@@ -20,6 +20,8 @@ import { SandboxError } from './errors';
 import { addEntry } from './images';
 import { LABEL } from './labels';
 import type { Ulimit } from './ulimits';
+import type { CredentialRoute } from '../egress/proxy';
+import { demultiplex } from './demux';
 
 export const PROXY_PORT = 3128;
 export const PROXY_URL = `http://127.0.0.1:${PROXY_PORT}`;
@@ -54,6 +56,7 @@ export async function createEgress(
   output: OutputSink,
   extraHosts: string[] = [],
   securityOpt: string[] = [],
+  credentialRoutes: CredentialRoute[] = [],
 ): Promise<void> {
   const image = await ensureEgressImage(engine, output);
   const names = egressNames(container);
@@ -86,7 +89,12 @@ export async function createEgress(
         Image: image,
         User: NOBODY,
         Cmd: ['/egress/proxy.js'],
-        Env: [`EGRESS_ALLOW=${allow.join(',')}`, `EGRESS_LISTEN=${SOCKET_DIR}/proxy.sock`],
+        Env: [
+          `EGRESS_ALLOW=${allow.join(',')}`,
+          `EGRESS_LISTEN=${SOCKET_DIR}/proxy.sock`,
+          // The routes only (providers, headers, placeholders): the values come over the control socket.
+          ...(credentialRoutes.length > 0 ? [`EGRESS_CREDENTIAL_ROUTES=${JSON.stringify(credentialRoutes)}`, `EGRESS_CONTROL=${CONTROL_SOCKET}`] : []),
+        ],
         Labels: ownLabels,
         HostConfig: { ...hardened(rootless ? 'slirp4netns' : 'bridge'), ExtraHosts: extraHosts },
       }),
@@ -122,6 +130,36 @@ async function startEgressContainers(engine: Engine, containers: Docker.Containe
     await engine.call('Starting the egress proxy', () => c.start());
   }
   await Promise.all(containers.map((c) => waitUntilListening(engine, c)));
+}
+
+const CONTROL_SOCKET = `${SOCKET_DIR}/control.sock`;
+
+/**
+ * Hands the credentials' real values to a running proxy, into its memory: over an exec session's stdin and the
+ * control socket in the egress volume, which the agent never mounts; never through a container's configuration,
+ * a file or a log. Needed again after each start of the proxy.
+ */
+export async function deliverCredentials(engine: Engine, container: string, values: Record<string, string>): Promise<void> {
+  if (Object.keys(values).length === 0) return;
+  const what = 'Handing the credentials to the egress proxy';
+  const proxy = engine.docker.getContainer(egressNames(container).proxy);
+  const exec = await engine.call(what, () =>
+    proxy.exec({ Cmd: ['/node', '/egress/proxy.js', 'deliver-credentials', CONTROL_SOCKET], AttachStdin: true, AttachStdout: true, AttachStderr: true, User: NOBODY }),
+  );
+  const stream = await engine.call(what, () => exec.start({ hijack: true, stdin: true }));
+  const said: Buffer[] = [];
+  const collect = new PassThrough().on('data', (chunk: Buffer) => said.push(chunk));
+  demultiplex(stream, collect, collect);
+  await new Promise<void>((resolve) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', () => resolve());
+    (stream as unknown as { end(data: string): void }).end(JSON.stringify(values));
+  });
+  const { ExitCode } = await engine.call(what, () => exec.inspect());
+  if (ExitCode !== 0) {
+    throw new SandboxError(`${what} failed (exit ${ExitCode}): ${Buffer.concat(said).toString('utf8').replace(CONTROL_BYTES, '').trim().slice(-500)}`, 'Start the sandbox again; if it fails again, remove it and make it anew.');
+  }
 }
 
 /** Stops the proxy and the forwarder; after the agent, whose network is the forwarder's. */

@@ -20,7 +20,10 @@ import { agentIdentity, CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, v
 import { captureAgentWork, changesBetween, diffAgentWork, syncAgentWork } from './sync';
 import type { AgentWork, SyncOptions, SyncResult } from './sync';
 import { withLock } from './lock';
-import { agentEgressSettings, createEgress, egressLog, removeEgress, startEgress, stopEgress } from './egress';
+import { agentEgressSettings, createEgress, deliverCredentials, egressLog, removeEgress, startEgress, stopEgress } from './egress';
+import { agentCredential, prepareAgent, providerEndpoints, PROVIDER_ENDPOINTS_ENV } from './agents/launch';
+import type { AgentLaunch, AgentRecord } from './agents/launch';
+import { presetNamed } from './agents/presets';
 import { editorHazards } from './hazards';
 import type { HazardReport } from './hazards';
 import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
@@ -68,6 +71,8 @@ export interface SandboxInfo {
   createdAt: string;
   /** The engine the sandbox runs on (its container's); for one whose container is gone, the engine it was made on. */
   engine?: EngineKind;
+  /** The agent preset it runs, and how its credential is held (never the value). */
+  preset?: AgentRecord;
 }
 
 /** What the host keeps of a sandbox beside its worktree, readable without the engine. */
@@ -82,6 +87,8 @@ export interface SandboxRecord {
   createdAt: string;
   /** The engine it was made on. */
   engine?: EngineKind;
+  /** The role's agent preset, as it was launched. */
+  preset?: AgentRecord;
 }
 
 /** Where a command run in a sandbox reads and writes; with `tty`, stdout gets both streams. */
@@ -118,6 +125,8 @@ export interface HostPolicy {
   allowHostNetwork: boolean;
   /** sandbox.toml may publish ports on addresses other than loopback (agentSandboxes.allowPublicPorts). */
   allowPublicPorts: boolean;
+  /** Where each provider's credential route forwards to, in place of the preset's (agentSandboxes.providerEndpoints). */
+  providerEndpoints: Record<string, string>;
 }
 
 /** The user's consent, on the command line, to sandbox.toml's `network = "host"`. */
@@ -135,6 +144,7 @@ export function environmentPolicy(env: NodeJS.ProcessEnv = process.env): HostPol
     allowedEngineHosts: allowedEngineHostsFromEnv(env),
     allowHostNetwork: env[ALLOW_HOST_NETWORK_ENV] === '1',
     allowPublicPorts: env[ALLOW_PUBLIC_PORTS_ENV] === '1',
+    providerEndpoints: providerEndpoints((env[PROVIDER_ENDPOINTS_ENV] ?? '').split(',').map((e) => e.trim()).filter(Boolean), PROVIDER_ENDPOINTS_ENV),
   };
 }
 
@@ -228,7 +238,8 @@ export class Sandboxes {
     // Independent checks at once: each is a round trip to the engine, git or the disk. What sandbox.toml asks
     // of the host (its build context, volumes, secrets) is judged before anything is built, sent or made.
     const places = this.hostPaths();
-    const [buildable, , secrets, engine, , , base] = await Promise.all([
+    const preset = role.agent ? presetNamed(role.agent.preset) : undefined;
+    const [buildable, , secrets, engine, , , base, credential] = await Promise.all([
       this.buildable(role.container, places),
       places.then((policy) => checkVolumes(role.container.volumes, policy, originsOf(role.container).volumes)),
       resolveSecrets(role.container.secrets, this.policy.secrets),
@@ -236,8 +247,24 @@ export class Sandboxes {
       this.assertNameFree(options.name),
       this.assertRoomForAnother(),
       this.repo.resolveCommit(options.base ?? 'HEAD'),
+      preset && role.agent ? agentCredential(preset, role.agent, this.policy.secrets) : undefined,
     ]);
     const image = await ensureImage(this.engine, buildable, this.repo.name, output, { signal: options.signal, cacheDir: this.repo.stateRoot });
+    const agent = role.agent && credential
+      ? await prepareAgent({
+          engine: this.engine,
+          image: image.ref,
+          choice: role.agent,
+          command: role.command,
+          task: options.task ?? '',
+          credential,
+          endpoints: this.policy.providerEndpoints,
+          stateRoot: this.repo.stateRoot,
+          user: this.agentUser,
+          output,
+          signal: options.signal,
+        })
+      : undefined;
     const paths = await this.repo.createSandboxWorktree(options.name, base, this.agentUser, agentIdentity(options.name, role.name));
     const record: SandboxRecord = {
       name: options.name,
@@ -249,6 +276,7 @@ export class Sandboxes {
       container: this.containerName(options.name),
       createdAt: new Date().toISOString(),
       engine: engine.kind,
+      ...(agent ? { preset: agent.record } : {}),
     };
     let container: Docker.Container | undefined;
     try {
@@ -258,9 +286,14 @@ export class Sandboxes {
       container = await this.repo.locked(async () => {
         await this.assertRoomForAnother();
         if (role.container.allow) {
-          await createEgress(this.engine, engine, record.container, role.container.allow, this.ownerLabels(record), sandboxUlimits(), output, this.policy.egressHosts, await this.seccompOptions(engine));
+          await createEgress(this.engine, engine, record.container, role.container.allow, this.ownerLabels(record), sandboxUlimits(), output, this.policy.egressHosts, await this.seccompOptions(engine), agent ? [agent.route] : []);
         }
-        return this.createContainer(record, role, paths, engine, output);
+        // The proxy holds the key before the agent can ask for it.
+        const [created] = await Promise.all([
+          this.createContainer(record, role, paths, engine, output, agent),
+          agent ? deliverCredentials(this.engine, record.container, { [agent.route.id]: agent.value }) : undefined,
+        ]);
+        return created;
       });
       await this.engine.call(`Starting the sandbox "${options.name}"`, () => container!.start());
       await this.deliverSecrets(options.name, container, secrets);
@@ -274,13 +307,14 @@ export class Sandboxes {
     return this.get(options.name);
   }
 
-  private async createContainer(record: SandboxRecord, role: AgentRole, paths: WorktreePaths, engine: EngineInfo, output: OutputSink): Promise<Docker.Container> {
+  private async createContainer(record: SandboxRecord, role: AgentRole, paths: WorktreePaths, engine: EngineInfo, output: OutputSink, agent?: AgentLaunch): Promise<Docker.Container> {
     const settings = role.container;
     const extras: ContainerExtras = {};
+    if (agent) extras.agent = { command: agent.command, env: agent.env, binds: agent.binds };
     if (settings.secrets.length > 0) {
       // The wrapper runs in place of the image's entrypoint, and runs it (with the command) once the secrets are in.
       const image = await this.engine.call(`Reading the image ${record.image}`, () => this.engine.docker.getImage(record.image).inspect());
-      extras.secrets = { entrypoint: image.Config.Entrypoint ? [...image.Config.Entrypoint] : [], cmd: role.command ?? image.Config.Cmd ?? [] };
+      extras.secrets = { entrypoint: image.Config.Entrypoint ? [...image.Config.Entrypoint] : [], cmd: agent?.command ?? role.command ?? image.Config.Cmd ?? [] };
     }
     const socket = this.engineSocket();
     if (this.policy.exposeEngineSocket) {
@@ -331,9 +365,23 @@ export class Sandboxes {
     if (code !== 0) throw new SandboxError(`${what} failed (exit ${code}): ${Buffer.concat(output).toString('utf8').trim()}`, 'Secrets need /bin/sh in the image.');
   }
 
+  /** A started proxy's credential, again: it lives in the proxy's memory only. */
+  private async redeliverCredential(name: string): Promise<void> {
+    const preset = (await readRecord(this.repo.paths(name)))?.preset;
+    if (!preset) return;
+    const [value] = (await resolveSecrets([preset.credential], this.policy.secrets)).values();
+    await deliverCredentials(this.engine, this.containerName(name), { [preset.route]: value });
+  }
+
   /** The secrets a sandbox's role names, from the policy's source (at each start: they live in memory only). */
   private async secretsOf(name: string): Promise<Map<string, string>> {
     return resolveSecrets(await this.secretNamesOf(name), this.policy.secrets);
+  }
+
+  /** The names whose values never show in a sandbox's output: its secrets, and its preset's credential (which it never holds). */
+  private async maskedNamesOf(name: string): Promise<string[]> {
+    const [names, record] = await Promise.all([this.secretNamesOf(name), readRecord(this.repo.paths(name))]);
+    return record?.preset ? [...names, record.preset.credential] : names;
   }
 
   /** The names of the secrets a sandbox's role has. */
@@ -425,6 +473,7 @@ export class Sandboxes {
         .map((p) => ({ containerPort: p.PrivatePort, protocol: p.Type, hostIp: p.IP ?? '', hostPort: p.PublicPort })),
       createdAt: record?.createdAt ?? (container ? new Date(container.Created * 1000).toISOString() : ''),
       engine: container ? engine : record?.engine,
+      ...(record?.preset ? { preset: record.preset } : {}),
     };
   }
 
@@ -448,7 +497,7 @@ export class Sandboxes {
       this.engine.logs(container.id, options),
       egressLog(this.engine, this.containerName(name), options),
       // Every value known is masked, even when another one is missing now (a start would refuse; a read must not unmask).
-      this.secretNamesOf(name).then((names) => knownSecrets(names, this.policy.secrets)),
+      this.maskedNamesOf(name).then((names) => knownSecrets(names, this.policy.secrets)),
     ]);
     const stdout = logs.stdout.pipe(new SecretMask(secrets.values()));
     const stderr = new SecretMask(secrets.values());
@@ -508,7 +557,10 @@ export class Sandboxes {
     if (inspected.State.Running) return this.deliverSecrets(name, container, secrets);
     await this.repo.locked(async () => {
       await this.assertRoomForAnother();
-      if (inspected.Config.Labels?.[LABEL.allow] !== undefined) await startEgress(this.engine, this.containerName(name));
+      if (inspected.Config.Labels?.[LABEL.allow] !== undefined) {
+        await startEgress(this.engine, this.containerName(name));
+        await this.redeliverCredential(name);
+      }
       await this.engine.call(`Starting "${name}"`, () => container.start()).catch((error) => {
         if (!/already (started|running)/i.test(errorText(error))) throw error;
       });
@@ -786,6 +838,7 @@ export function containerOptions(
     HOME: AGENT_HOME,
     ...settings.env,
     ...egress?.env,
+    ...extras.agent?.env,
     ...(extras.engineSocket ? { DOCKER_HOST: 'unix:///var/run/docker.sock' } : {}),
     SANDBOX_NAME: record.name,
     SANDBOX_AGENT: record.agent,
@@ -794,7 +847,7 @@ export function containerOptions(
   return {
     name: record.container,
     Image: record.image,
-    ...(extras.secrets ? { Entrypoint: secretsEntrypoint(), Cmd: [...extras.secrets.entrypoint, ...extras.secrets.cmd] } : { Cmd: role.command }),
+    ...(extras.secrets ? { Entrypoint: secretsEntrypoint(), Cmd: [...extras.secrets.entrypoint, ...extras.secrets.cmd] } : { Cmd: extras.agent?.command ?? role.command }),
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     User: `${user.uid}:${user.gid}`,
     WorkingDir: WORKSPACE_IN_CONTAINER,
@@ -818,6 +871,7 @@ export function containerOptions(
         `${path.join(repo.commonDir, 'objects')}:${CONTAINER_HOST_OBJECTS}:ro${relabel}`,
         ...settings.volumes.map((v) => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`),
         ...(extras.engineSocket ? [`${extras.engineSocket.path}:/var/run/docker.sock`] : []),
+        ...(extras.agent?.binds ?? []),
       ],
       ...(extras.engineSocket ? { GroupAdd: [String(extras.engineSocket.gid)] } : {}),
       Tmpfs: {
@@ -872,6 +926,8 @@ export interface ContainerExtras {
   engineSocket?: { path: string; gid: number };
   /** More security options (Podman: the hardened seccomp profile). */
   securityOpt?: string[];
+  /** The role's agent preset: its command, its environment (a placeholder for the key) and its mounts (CLI, state). */
+  agent?: { command: string[]; env: Record<string, string>; binds: string[] };
 }
 
 /**

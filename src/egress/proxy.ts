@@ -381,6 +381,11 @@ export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
       return;
     }
     const target = /^http:\/\/([^/?#]*)([^#]*)/i.exec(req.url ?? '');
+    // A client that sends even its loopback requests through the proxy asks for the route in absolute form.
+    if (target && routes.size > 0 && target[2].startsWith(CREDENTIAL_PATH) && /^(127\.0\.0\.1|localhost)(:\d+)?$/i.test(target[1])) {
+      forwardWithCredential(req, res, target[2]).catch(() => res.destroy());
+      return;
+    }
     if (target && carriesPlaceholder(req)) {
       const { host, port = '80' } = splitAuthority(target[1]);
       return replyHttp(res, 403, failure(host, port, { status: 403, reason: 'the request carries the sandbox\'s placeholder credential, which goes to its provider\'s route only' }));

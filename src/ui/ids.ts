@@ -16,6 +16,8 @@ export const SETTINGS = {
   allowedEngineHosts: 'allowedEngineHosts',
   allowHostNetwork: 'allowHostNetwork',
   allowPublicPorts: 'allowPublicPorts',
+  providerEndpoints: 'providerEndpoints',
+  agentStuckAfterSeconds: 'agentStuckAfterSeconds',
 } as const;
 
 export const COMMAND = {

@@ -1,4 +1,5 @@
 import type * as vscode from 'vscode';
+import { providerEndpoints } from '../core/agents/launch';
 import { environmentPolicy } from '../core/sandboxes';
 import type { HostPolicy } from '../core/sandboxes';
 import { environmentSecrets, secretNamesFromEnv } from '../core/secrets';
@@ -31,5 +32,12 @@ export function userPolicy(
     allowedEngineHosts: [...list(SETTINGS.allowedEngineHosts), ...fromEnv.allowedEngineHosts],
     allowHostNetwork: user<boolean>(SETTINGS.allowHostNetwork) === true || fromEnv.allowHostNetwork,
     allowPublicPorts: user<boolean>(SETTINGS.allowPublicPorts) === true || fromEnv.allowPublicPorts,
+    providerEndpoints: { ...fromEnv.providerEndpoints, ...providerEndpoints(entriesOf(user<unknown>(SETTINGS.providerEndpoints)), SETTINGS.providerEndpoints) },
   };
+}
+
+/** `{ "anthropic": "https://..." }` as `id=url` entries; anything else in the setting is left out. */
+function entriesOf(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
+  return Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string').map(([id, url]) => `${id}=${url}`);
 }

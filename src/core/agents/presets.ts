@@ -132,7 +132,7 @@ const codex: AgentPreset = {
     defaultVersion: '0.171.0',
     // Each platform's build is a version of the package itself (`0.171.0-linux-x64`), a static musl executable.
     pkg: (t) => ({ name: '@openai/codex', spec: `@openai/codex@${t.version}-linux-${t.cpu}` }),
-    bin: (t) => `node_modules/@openai/codex/vendor/${cpuTriple(t.cpu)}-unknown-linux-musl/codex/codex`,
+    bin: (t) => `node_modules/@openai/codex/vendor/${cpuTriple(t.cpu)}-unknown-linux-musl/bin/codex`,
     libc: 'static',
   },
   headless: (cli, task, endpoint) => [
