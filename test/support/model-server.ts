@@ -26,7 +26,7 @@ export interface ModelServerOptions {
   fileContent?: string;
   /** The commit message of the agent's commit. */
   commitMessage?: string;
-  /** The final assistant message. */
+  /** The final assistant message (Claude: when a tool result was an error, a "Not done: ..." message instead). */
   finalText?: string;
   /**
    * A fault to play instead of the conversation: `http500` answers every model request with HTTP 500,
@@ -111,13 +111,19 @@ function systemText(body: Json): string {
   return '';
 }
 
-function countAnthropicToolResults(body: Json): number {
-  let n = 0;
+/** How many tool results the request holds, and whether any was an error (a denied or failed tool call). */
+function anthropicToolResults(body: Json): { count: number; errors: number } {
+  let count = 0;
+  let errors = 0;
   for (const m of Array.isArray(body.messages) ? body.messages : []) {
     if (!isObject(m) || m.role !== 'user' || !Array.isArray(m.content)) continue;
-    for (const b of m.content) if (isObject(b) && b.type === 'tool_result') n += 1;
+    for (const b of m.content) {
+      if (!isObject(b) || b.type !== 'tool_result') continue;
+      count += 1;
+      if (b.is_error === true) errors += 1;
+    }
   }
-  return n;
+  return { count, errors };
 }
 
 function toolNames(body: Json): string[] {
@@ -136,7 +142,7 @@ function anthropicTurn(body: Json, s: Script): { turn?: number; blocks: Anthropi
   const tools = toolNames(body);
   // A request that offers no tools (a title or summary request) gets a short text, outside the script.
   if (tools.length === 0) return { blocks: [{ type: 'text', text: 'Agent task' }], stop: 'end_turn' };
-  const turn = countAnthropicToolResults(body);
+  const { count: turn, errors } = anthropicToolResults(body);
   if (turn === 0 && tools.includes('Write')) {
     const dir = /Primary working directory: (\S+)/.exec(systemText(body))?.[1];
     const filePath = dir ? `${dir.replace(/\/+$/, '')}/${s.fileName}` : s.fileName;
@@ -160,7 +166,8 @@ function anthropicTurn(body: Json, s: Script): { turn?: number; blocks: Anthropi
       stop: 'tool_use',
     };
   }
-  return { turn, blocks: [{ type: 'text', text: s.finalText }], stop: 'end_turn' };
+  const text = errors > 0 ? `Not done: ${errors} tool call(s) were refused or failed.` : s.finalText;
+  return { turn, blocks: [{ type: 'text', text }], stop: 'end_turn' };
 }
 
 function anthropicUsage(outputTokens: number): Json {
