@@ -44,8 +44,8 @@ export interface RecordedRequest {
   method: string;
   url: string;
   /** Which API the request was routed to. */
-  api: 'anthropic' | 'openai' | 'other';
-  headers: { 'x-api-key'?: string; authorization?: string; host?: string; 'user-agent'?: string };
+  api: 'anthropic' | 'openai' | 'gemini' | 'other';
+  headers: { 'x-api-key'?: string; 'x-goog-api-key'?: string; authorization?: string; host?: string; 'user-agent'?: string };
   model?: string;
   stream?: boolean;
   bodyBytes: number;
@@ -138,30 +138,44 @@ function toolNames(body: Json): string[] {
 
 type AnthropicBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Json };
 
+/** The tool named `name` (any case) that the request offers, and the names of its input's properties. */
+function anthropicTool(body: Json, name: string): { name: string; props: string[] } | undefined {
+  for (const t of Array.isArray(body.tools) ? body.tools : []) {
+    if (!isObject(t) || typeof t.name !== 'string' || t.name.toLowerCase() !== name.toLowerCase()) continue;
+    const schema = isObject(t.input_schema) ? t.input_schema : {};
+    return { name: t.name, props: isObject(schema.properties) ? Object.keys(schema.properties) : [] };
+  }
+  return undefined;
+}
+
 function anthropicTurn(body: Json, s: Script): { turn?: number; blocks: AnthropicBlock[]; stop: string } {
-  const tools = toolNames(body);
   // A request that offers no tools (a title or summary request) gets a short text, outside the script.
-  if (tools.length === 0) return { blocks: [{ type: 'text', text: 'Agent task' }], stop: 'end_turn' };
+  if (toolNames(body).length === 0) return { blocks: [{ type: 'text', text: 'Agent task' }], stop: 'end_turn' };
   const { count: turn, errors } = anthropicToolResults(body);
-  if (turn === 0 && tools.includes('Write')) {
-    const dir = /Primary working directory: (\S+)/.exec(systemText(body))?.[1];
+  // Claude Code names them Write{file_path, content} and Bash{command, description}; other agents on the same
+  // API (OpenCode: write{filePath, content}, bash{command, description}) differ in case: follow the schema.
+  const write = anthropicTool(body, 'Write');
+  const bash = anthropicTool(body, 'Bash');
+  if (turn === 0 && write) {
+    const dir = /(?:Primary working directory|Working directory): (\S+)/.exec(systemText(body))?.[1];
     const filePath = dir ? `${dir.replace(/\/+$/, '')}/${s.fileName}` : s.fileName;
+    const pathKey = write.props.find((p) => /^file_?path$/i.test(p)) ?? 'file_path';
     return {
       turn,
       blocks: [
         { type: 'text', text: `I will write ${s.fileName}.` },
-        { type: 'tool_use', id: newId('toolu_'), name: 'Write', input: { file_path: filePath, content: s.fileContent } },
+        { type: 'tool_use', id: newId('toolu_'), name: write.name, input: { [pathKey]: filePath, content: s.fileContent } },
       ],
       stop: 'tool_use',
     };
   }
-  if (turn <= 1 && tools.includes('Bash')) {
+  if (turn <= 1 && bash) {
     const command = turn === 0 ? `${writeCommand(s)} && ${commitCommand(s)}` : commitCommand(s);
     return {
       turn,
       blocks: [
         { type: 'text', text: 'Now I will commit it.' },
-        { type: 'tool_use', id: newId('toolu_'), name: 'Bash', input: { command, description: 'Commit the new file' } },
+        { type: 'tool_use', id: newId('toolu_'), name: bash.name, input: { command, description: 'Commit the new file' } },
       ],
       stop: 'tool_use',
     };
@@ -326,6 +340,42 @@ function openAiStream(res: http.ServerResponse, model: string, item: Json, fail?
   res.end();
 }
 
+// ---------------------------------------------------------------- Gemini API (generateContent)
+
+function geminiToolNames(body: Json): string[] {
+  const names: string[] = [];
+  for (const t of Array.isArray(body.tools) ? body.tools : []) {
+    if (!isObject(t) || !Array.isArray(t.functionDeclarations)) continue;
+    for (const f of t.functionDeclarations) if (isObject(f) && typeof f.name === 'string') names.push(f.name);
+  }
+  return names;
+}
+
+/** Gemini CLI's tools: write_file{file_path, content} and run_shell_command{command, description}. */
+function geminiTurn(body: Json, s: Script): { turn?: number; parts: Json[] } {
+  const tools = geminiToolNames(body);
+  if (tools.length === 0) {
+    // Gemini CLI's model router asks, without tools, for JSON naming "flash" or "pro".
+    const config = isObject(body.generationConfig) ? body.generationConfig : {};
+    const wantsJson = typeof config.responseMimeType === 'string' && config.responseMimeType.includes('json');
+    return { parts: [{ text: wantsJson ? JSON.stringify({ reasoning: 'A scripted task.', model_choice: 'flash' }) : 'Agent task' }] };
+  }
+  let turn = 0;
+  for (const c of Array.isArray(body.contents) ? body.contents : []) {
+    if (!isObject(c) || !Array.isArray(c.parts)) continue;
+    for (const p of c.parts) if (isObject(p) && isObject(p.functionResponse)) turn += 1;
+  }
+  const shell = tools.includes('run_shell_command');
+  if (turn === 0 && tools.includes('write_file')) {
+    return { turn, parts: [{ text: `I will write ${s.fileName}.` }, { functionCall: { name: 'write_file', args: { file_path: s.fileName, content: s.fileContent } } }] };
+  }
+  if (turn <= 1 && shell) {
+    const command = turn === 0 ? `${writeCommand(s)} && ${commitCommand(s)}` : commitCommand(s);
+    return { turn, parts: [{ functionCall: { name: 'run_shell_command', args: { command, description: 'Commit the new file' } } }] };
+  }
+  return { turn, parts: [{ text: s.finalText }] };
+}
+
 // ---------------------------------------------------------------- the server
 
 function sendJson(res: http.ServerResponse, status: number, data: unknown): void {
@@ -358,6 +408,7 @@ export function startModelServer(options: ModelServerOptions = {}): Promise<Mode
       api: 'other',
       headers: {
         'x-api-key': header(req, 'x-api-key'),
+        'x-goog-api-key': header(req, 'x-goog-api-key'),
         authorization: header(req, 'authorization'),
         host: header(req, 'host'),
         'user-agent': header(req, 'user-agent'),
@@ -372,7 +423,7 @@ export function startModelServer(options: ModelServerOptions = {}): Promise<Mode
       recorded.push(rec);
       log?.(
         `model-server ${rec.method} ${rec.url} -> ${status} api=${rec.api} model=${rec.model ?? '-'} turn=${rec.turn ?? '-'} bytes=${rec.bodyBytes}` +
-          ` key=${rec.headers['x-api-key'] ? 'x-api-key' : rec.headers.authorization ? 'authorization' : 'none'}`,
+          ` key=${rec.headers['x-api-key'] ? 'x-api-key' : rec.headers['x-goog-api-key'] ? 'x-goog-api-key' : rec.headers.authorization ? 'authorization' : 'none'}`,
       );
     };
     req.on('error', () => undefined);
@@ -411,7 +462,7 @@ export function startModelServer(options: ModelServerOptions = {}): Promise<Mode
       return;
     }
     // Anything before /v1/ is a prefix (a base URL with a path): route on the rest.
-    const at = pathname.indexOf('/v1/');
+    const at = pathname.search(/\/v1(?:beta|alpha)?\//);
     const route = at >= 0 ? pathname.slice(at) : pathname;
     if (req.method === 'HEAD' || (req.method === 'GET' && (route === '/' || route === '/v1/models'))) {
       if (route === '/v1/models') sendJson(res, 200, { object: 'list', data: [] });
@@ -422,7 +473,8 @@ export function startModelServer(options: ModelServerOptions = {}): Promise<Mode
       finish(200);
       return;
     }
-    const api = route.startsWith('/v1/messages') ? 'anthropic' : route === '/v1/responses' ? 'openai' : 'other';
+    const gemini = /^\/v1(?:beta|alpha)?\/models\/([^/:]+):(streamGenerateContent|generateContent|countTokens)$/.exec(route);
+    const api = route.startsWith('/v1/messages') ? 'anthropic' : route === '/v1/responses' ? 'openai' : gemini ? 'gemini' : 'other';
     rec.api = api;
     if (req.method !== 'POST' || api === 'other') {
       sendJson(res, 404, { error: { type: 'not_found_error', message: `no route for ${req.method} ${route}` } });
@@ -440,7 +492,7 @@ export function startModelServer(options: ModelServerOptions = {}): Promise<Mode
       finish(400);
       return;
     }
-    const model = typeof body.model === 'string' ? body.model : 'unknown-model';
+    const model = gemini ? gemini[1] : typeof body.model === 'string' ? body.model : 'unknown-model';
     rec.model = model;
     rec.stream = body.stream === true;
     if (options.fail === 'http500') {
@@ -466,6 +518,28 @@ export function startModelServer(options: ModelServerOptions = {}): Promise<Mode
       else {
         sendJson(res, 200, { id: newId('msg_'), type: 'message', role: 'assistant', model, content: blocks, stop_reason: stop, stop_sequence: null, usage: anthropicUsage(20) });
       }
+      finish(200);
+      return;
+    }
+    if (gemini) {
+      rec.stream = gemini[2] === 'streamGenerateContent';
+      if (gemini[2] === 'countTokens') {
+        sendJson(res, 200, { totalTokens: Math.ceil(raw.length / 4) });
+        finish(200);
+        return;
+      }
+      rec.tools = geminiToolNames(body);
+      const { turn, parts } = geminiTurn(body, script);
+      rec.turn = turn;
+      const chunk = {
+        candidates: [{ content: { role: 'model', parts }, finishReason: 'STOP', index: 0 }],
+        usageMetadata: { promptTokenCount: 100, candidatesTokenCount: 20, totalTokenCount: 120 },
+        modelVersion: model,
+      };
+      if (rec.stream) {
+        startSse(res);
+        res.end(`data: ${JSON.stringify(chunk)}\r\n\r\n`);
+      } else sendJson(res, 200, chunk);
       finish(200);
       return;
     }

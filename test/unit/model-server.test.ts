@@ -64,6 +64,17 @@ describe('model server', () => {
     assert.match((JSON.parse(call.arguments) as { cmd: string }).cmd, /^git add -A && git commit -q -m "agent: add AGENT_WAS_HERE.md"$/);
   });
 
+  test('Gemini: write_file, then run_shell_command, then text; the router gets JSON', async () => {
+    const tools = [{ functionDeclarations: [{ name: 'write_file' }, { name: 'run_shell_command' }] }];
+    const url = `${server.url}/credential/gemini/v1beta/models/gemini-test:streamGenerateContent?alt=sse`;
+    const first = events((await post(url, { contents: [{ role: 'user', parts: [{ text: 'go' }] }], tools }, { 'x-goog-api-key': 'k3' })).text);
+    const parts = (first[0].candidates as Array<{ content: { parts: Array<{ functionCall?: { name: string } }> } }>)[0].content.parts;
+    assert.equal(parts.find((p) => p.functionCall)?.functionCall?.name, 'write_file');
+    const router = await post(`${server.url}/v1beta/models/lite:generateContent`, { contents: [], generationConfig: { responseMimeType: 'application/json' } });
+    const text = (JSON.parse(router.text) as { candidates: Array<{ content: { parts: Array<{ text: string }> } }> }).candidates[0].content.parts[0].text;
+    assert.equal((JSON.parse(text) as { model_choice: string }).model_choice, 'flash');
+  });
+
   test('bad requests get an answer, and requests are recorded without bodies', async () => {
     assert.equal((await post(`${server.url}/v1/messages`, '{not json')).status, 400);
     assert.equal((await post(`${server.url}/v1/elsewhere`, {})).status, 404);
@@ -81,7 +92,7 @@ describe('model server', () => {
   });
 
   test('the fixtures are the CLIs\' JSON lines', () => {
-    for (const name of ['claude-code.jsonl', 'claude-code-denied.jsonl', 'codex.jsonl', 'codex-error.jsonl']) {
+    for (const name of ['claude-code.jsonl', 'claude-code-denied.jsonl', 'codex.jsonl', 'codex-error.jsonl', 'opencode.jsonl', 'gemini-cli.jsonl']) {
       const lines = readFileSync(path.join(FIXTURES, name), 'utf8').trim().split('\n');
       assert.ok(lines.length >= 3, name);
       for (const line of lines) assert.equal(typeof (JSON.parse(line) as { type: unknown }).type, 'string');
