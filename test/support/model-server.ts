@@ -1,8 +1,9 @@
 /**
- * A small imitation of two providers' streaming APIs, for driving the real agent CLIs offline:
- * the Anthropic Messages API (`POST /v1/messages`, what Claude Code calls) and the OpenAI Responses API
- * (`POST /v1/responses`, what the Codex CLI calls). Any path prefix before `/v1/` is ignored, so a base URL such
- * as `http://host:port/credential/anthropic` works too.
+ * A small imitation of the providers' streaming APIs, for driving the real agent CLIs offline:
+ * the Anthropic Messages API (`POST /v1/messages`: Claude Code, OpenCode), the OpenAI Responses API
+ * (`POST /v1/responses`: the Codex CLI) and the Gemini API (`POST /v1beta/models/M:streamGenerateContent`:
+ * Gemini CLI). Any path prefix before `/v1/` (or `/v1beta/`) is ignored, so a base URL such as
+ * `http://host:port/credential/anthropic` works too. test/support/agent-cli.md tells how each CLI was driven.
  *
  * It plays one scripted conversation, decided from each request's own history (stateless: it counts the tool
  * results already in the request): 1st turn a tool call that writes a file, 2nd turn a shell tool call that
