@@ -169,6 +169,16 @@ describe('verdicts', () => {
     assert.equal(progressSummary(progress), '✗ stopped at the turn limit · 10 turns · $0.50');
   });
 
+  test('a subagent\'s messages are not the session\'s turns', () => {
+    const { progress } = readAgentStream(jsonl(
+      { type: 'assistant', message: { id: 'm1', content: [{ type: 'tool_use', id: 't', name: 'Task', input: { description: 'look around' } }] }, parent_tool_use_id: null },
+      { type: 'assistant', message: { id: 's1', content: [{ type: 'tool_use', id: 'u', name: 'Grep', input: { pattern: 'foo', path: '/r' } }] }, parent_tool_use_id: 't' },
+      { type: 'assistant', message: { id: 's2', content: [{ type: 'text', text: 'found' }] }, parent_tool_use_id: 't' },
+    ));
+    assert.equal(progress.turns, 1);
+    assert.deepEqual(progress.step, { tool: 'Grep', target: 'foo', summary: 'searching for foo' });
+  });
+
   test('a success flagged is_error (an API error) is an error with its text', () => {
     const { progress } = readAgentStream(jsonl({ type: 'result', subtype: 'success', is_error: true, result: 'API Error: 401' }));
     assert.equal(progress.result?.verdict, 'error');
@@ -209,6 +219,19 @@ describe('hostile streams', () => {
     out.push(...reader.push('"}]}}\nafter\n'));
     assert.deepEqual(out, [`[a line of ${head.length + 100 * 100 + 5} bytes was left out]`, 'after']);
     assert.equal(reader.progress.events, 0);
+  });
+
+  test('a line trickled in one-byte chunks is kept in one bounded buffer and read whole', () => {
+    const limits = { lineBytes: 64 * 1024 };
+    const reader = new AgentStreamReader({ limits });
+    const line = Buffer.from(jsonl({ type: 'item.completed', item: { type: 'agent_message', text: 'z'.repeat(60_000) } }));
+    const out: string[] = [];
+    for (let i = 0; i < line.length; i++) {
+      out.push(...reader.push(line.subarray(i, i + 1)));
+      assert.ok((reader as unknown as { pending: Buffer }).pending.length <= limits.lineBytes);
+    }
+    assert.equal(out.length, 1);
+    assert.equal(out[0].length, agentStreamLimits.messageChars);
   });
 
   test('the default bound is 1 MiB: a line just under it is read, one over it is not', () => {

@@ -104,7 +104,7 @@ const NEWLINE = 0x0a;
 const TERMINAL_SEQUENCE = /(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[\s\S]?/g;
 // C0 and C1 controls but \t and \n, DEL, and the bidirectional overrides that reorder what a reader sees.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** `text` with no terminal control sequence or control character left but \n and \t. */
 export function stripControls(text: string): string {
@@ -246,7 +246,8 @@ export class AgentStreamReader {
   private readonly fixedFormat: boolean;
   private readonly state: AgentProgress;
 
-  private pending: Buffer[] = [];
+  /** The line being read: grown by doubling (a trickle of one-byte chunks costs no more), never past the bound. */
+  private pending = Buffer.alloc(0);
   private pendingBytes = 0;
   /** Bytes of an overlong line seen so far; its end (the next newline) is awaited without keeping it. */
   private skipping: number | undefined;
@@ -315,15 +316,19 @@ export class AgentStreamReader {
     }
     if (this.pendingBytes + piece.length > this.limits.lineBytes) {
       this.skipping = this.pendingBytes + piece.length;
-      this.pending = [];
+      this.pending = Buffer.alloc(0);
       this.pendingBytes = 0;
       return;
     }
-    if (piece.length) {
-      // A chunk's bytes are copied: the caller may reuse its buffer.
-      this.pending.push(Buffer.from(piece));
-      this.pendingBytes += piece.length;
+    const needed = this.pendingBytes + piece.length;
+    if (needed > this.pending.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.limits.lineBytes, Math.max(needed, this.pending.length * 2, 4096)));
+      this.pending.copy(grown, 0, 0, this.pendingBytes);
+      this.pending = grown;
     }
+    // Copied, not kept: the caller may reuse its chunk's buffer.
+    piece.copy(this.pending, this.pendingBytes);
+    this.pendingBytes = needed;
   }
 
   private endLine(out: string[]): void {
@@ -333,9 +338,10 @@ export class AgentStreamReader {
       this.skipping = undefined;
       return;
     }
-    const line = Buffer.concat(this.pending, this.pendingBytes).toString('utf8');
-    this.pending = [];
+    const line = this.pending.toString('utf8', 0, this.pendingBytes);
     this.pendingBytes = 0;
+    // An idle reader (one per sandbox) does not hold on to the room a long line needed.
+    if (this.pending.length > 64 * 1024) this.pending = Buffer.alloc(0);
     this.readLine(line.endsWith('\r') ? line.slice(0, -1) : line, out);
   }
 
@@ -369,7 +375,9 @@ export class AgentStreamReader {
     } else if (type === 'assistant') {
       const message = field(event, 'message');
       const id = text(message, 'id');
-      if (id === undefined || id !== this.lastAssistantId) {
+      // A subagent's messages (they name the Task call they serve) are not the session's turns.
+      const ownTurn = typeof field(event, 'parent_tool_use_id') !== 'string';
+      if (ownTurn && (id === undefined || id !== this.lastAssistantId)) {
         this.state.turns = (this.state.turns ?? 0) + 1;
         this.lastAssistantId = id === undefined ? undefined : id.slice(0, 200);
       }
