@@ -317,6 +317,13 @@ describe('hostile streams', () => {
     assert.deepEqual(lines, ['héllo 🌍', 'stderr ✓', '⚠ ended without a result']);
   });
 
+  test('JSON from no known agent before the first event is shown as text; after it, unknown events are skipped', () => {
+    const { progress, lines } = readAgentStream(jsonl({ level: 'info', msg: 'wrapper' }, { type: 'turn.started' }, { type: 'something.new', x: 1 }, 'to stderr'));
+    assert.deepEqual(lines, ['{"level":"info","msg":"wrapper"}', 'to stderr', '⚠ ended without a result']);
+    assert.equal(progress.format, 'codex-json');
+    assert.equal(progress.events, 2);
+  });
+
   test('the text format never parses JSON; tool targets and messages are truncated', () => {
     assert.deepEqual(readAgentStream('{"type":"result","subtype":"success"}\n', { format: 'text' }).lines, ['{"type":"result","subtype":"success"}', '⚠ ended without a result']);
     const { progress, lines } = readAgentStream(jsonl({ type: 'assistant', message: { content: [{ type: 'tool_use', name: 'Bash', input: { command: `echo ${'y'.repeat(5000)}\nrm -rf /` } }] } }));

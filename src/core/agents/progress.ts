@@ -347,17 +347,15 @@ export class AgentStreamReader {
 
   private readLine(line: string, out: string[]): void {
     const event = this.state.format === 'text' && this.fixedFormat ? undefined : parseEvent(line);
-    if (!event) {
+    // JSON from no agent we know (a wrapper's log line, before the agent's first event) is shown as it came.
+    const format = event && this.state.format === 'text' ? detectFormat(event) : this.state.format;
+    if (!event || format === undefined) {
       this.flushDelta(out);
       out.push(...clean(line, this.limits.messageChars).split('\n'));
       return;
     }
     this.state.events++;
-    if (this.state.format === 'text') {
-      const detected = detectFormat(event);
-      if (!detected) return;
-      this.state.format = detected;
-    }
+    this.state.format = format;
     if (this.state.format === 'claude-stream-json') this.claude(event, out);
     else if (this.state.format === 'codex-json') this.codex(event, out);
     else if (this.state.format === 'gemini-stream-json') this.gemini(event, out);
