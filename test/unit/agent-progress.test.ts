@@ -74,7 +74,7 @@ describe('AgentStreamReader on recorded Claude Code streams', () => {
   });
 
   test('byte by byte, the recorded streams read exactly as in one piece', () => {
-    for (const name of ['claude-code.jsonl', 'claude-code-denied.jsonl', 'codex.jsonl', 'codex-error.jsonl']) {
+    for (const name of ['claude-code.jsonl', 'claude-code-denied.jsonl', 'codex.jsonl', 'codex-error.jsonl', 'opencode.jsonl']) {
       const whole = readAgentStream(fixture(name), { now: () => 7 });
       assert.deepEqual(byteByByte(fixture(name), { now: () => 7 }), whole, name);
     }
@@ -125,6 +125,33 @@ describe('AgentStreamReader on recorded Codex streams', () => {
       '⚠ 1 tool call was denied',
     ]);
     assert.deepEqual(progress.result, { verdict: 'denied', denials: 1 });
+  });
+});
+
+describe('AgentStreamReader on a recorded OpenCode stream', () => {
+  test('told from Gemini by its parts: steps as turns, summed cost and tokens, success on the step that stops', () => {
+    const { progress, lines } = readAgentStream(fixture('opencode.jsonl'), { workdir: '/tmp/h-model-run/oc/repo' });
+    assert.deepEqual(lines, [
+      'I will write AGENT_WAS_HERE.md.',
+      '▸ write AGENT_WAS_HERE.md',
+      '  Wrote file successfully.',
+      'Now I will commit it.',
+      '▸ bash: git add -A && git commit -q -m "agent: add AGENT_WAS_HERE.md"',
+      '  (no output)',
+      'Done: committed AGENT_WAS_HERE.md.',
+      '✓ done in 3 turns, $0.0018: Done: committed AGENT_WAS_HERE.md.',
+    ]);
+    assert.equal(progress.format, 'opencode-json');
+    assert.equal(progress.turns, 3);
+    assert.ok(Math.abs((progress.costUsd ?? 0) - 0.0018) < 1e-12);
+    assert.deepEqual(progress.tokens, { input: 300, output: 60, cacheRead: 0 });
+    assert.deepEqual(progress.result, { verdict: 'success', message: 'Done: committed AGENT_WAS_HERE.md.' });
+    assert.equal(progress.sessionId, 'ses_db2a79996ffezks4LY4rpv2DbY');
+  });
+
+  test('an error event and a step cut off are errors', () => {
+    assert.deepEqual(readAgentStream(jsonl({ type: 'error', sessionID: 's', error: { name: 'APIError', data: { message: 'rate limited' } } })).progress.result, { verdict: 'error', detail: 'rate limited' });
+    assert.deepEqual(readAgentStream(jsonl({ type: 'step_finish', sessionID: 's', part: { reason: 'length' } })).lines, ['✗ error: the model stopped: length']);
   });
 });
 

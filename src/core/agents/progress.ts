@@ -1,6 +1,6 @@
 /**
  * Reads an agent's own event stream (Claude Code's `--output-format stream-json --verbose`, Codex's
- * `exec --json`, Gemini CLI's `--output-format stream-json`) into progress for a tree item and a readable
+ * `exec --json`, Gemini CLI's `--output-format stream-json`, OpenCode's `run --format json`) into progress for a tree item and a readable
  * transcript for an output channel. Pure: the caller feeds the bytes and supplies the clock.
  *
  * The stream is written by the agent inside the sandbox, so every value in it is hostile: lines are bounded
@@ -9,7 +9,7 @@
  * stream's own ids is capped.
  */
 
-export type AgentEventFormat = 'claude-stream-json' | 'codex-json' | 'gemini-stream-json' | 'text';
+export type AgentEventFormat = 'claude-stream-json' | 'codex-json' | 'gemini-stream-json' | 'opencode-json' | 'text';
 
 export type AgentVerdict = 'success' | 'error' | 'denied' | 'incomplete';
 
@@ -166,7 +166,7 @@ function formatCost(usd: number, digits: number): string {
 /** The kind of a tool by its name, across the agents' naming (Write, write_file, apply_patch, ...). */
 function toolKind(tool: string): ToolKind {
   const name = tool.toLowerCase().replace(/[^a-z]/g, '');
-  if (/^(write|edit|multiedit|notebookedit|writefile|replace|applypatch|edit(ing)?file|create|delete)$/.test(name)) return 'edit';
+  if (/^(write|edit|multiedit|notebookedit|writefile|replace|applypatch|patch|edit(ing)?file|create|delete)$/.test(name)) return 'edit';
   if (/^(read|readfile|readmanyfiles|view|notebookread|cat)$/.test(name)) return 'read';
   if (/^(bash|shell|runshellcommand|command|exec|localshell)$/.test(name)) return 'run';
   if (/^(grep|glob|search|searchfilecontent|find|findfiles|codesearch)$/.test(name)) return 'search';
@@ -180,8 +180,8 @@ function toolKind(tool: string): ToolKind {
 
 /** The input keys that name a tool call's target, most telling first, by kind. */
 const TARGET_KEYS: Record<ToolKind, string[]> = {
-  edit: ['file_path', 'notebook_path', 'absolute_path', 'path'],
-  read: ['file_path', 'notebook_path', 'absolute_path', 'path'],
+  edit: ['file_path', 'filePath', 'notebook_path', 'absolute_path', 'path'],
+  read: ['file_path', 'filePath', 'notebook_path', 'absolute_path', 'path'],
   run: ['command', 'cmd', 'description'],
   search: ['pattern', 'query', 'glob', 'path'],
   list: ['path', 'dir_path', 'absolute_path'],
@@ -189,7 +189,7 @@ const TARGET_KEYS: Record<ToolKind, string[]> = {
   web: ['query'],
   delegate: ['description', 'subagent_type'],
   plan: [],
-  other: ['file_path', 'path', 'command', 'pattern', 'query', 'url', 'description'],
+  other: ['file_path', 'filePath', 'path', 'command', 'pattern', 'query', 'url', 'description'],
 };
 
 const VERB: Record<ToolKind, string> = {
@@ -359,6 +359,7 @@ export class AgentStreamReader {
     if (this.state.format === 'claude-stream-json') this.claude(event, out);
     else if (this.state.format === 'codex-json') this.codex(event, out);
     else if (this.state.format === 'gemini-stream-json') this.gemini(event, out);
+    else if (this.state.format === 'opencode-json') this.opencode(event, out);
   }
 
   // Claude Code: system/init, assistant (text and tool_use blocks), user (tool_result blocks), result.
@@ -563,6 +564,50 @@ export class AgentStreamReader {
     }
   }
 
+  // OpenCode: step_start, text, tool_use (the call and its outcome in one event), step_finish, error.
+
+  private opencode(event: Json, out: string[]): void {
+    const type = text(event, 'type');
+    const part = field(event, 'part');
+    const session = text(event, 'sessionID');
+    if (session !== undefined) this.state.sessionId = oneLine(session, this.limits.toolNameChars);
+    if (type === 'step_start') {
+      this.state.turns = (this.state.turns ?? 0) + 1;
+    } else if (type === 'text') {
+      this.message(text(part, 'text'), out);
+    } else if (type === 'tool_use') {
+      const state = field(part, 'state');
+      const id = text(part, 'callID');
+      this.toolCall(text(part, 'tool'), field(state, 'input'), id, out);
+      const status = text(state, 'status');
+      if (status !== 'completed' && status !== 'error') return;
+      const failed = status === 'error';
+      const error = field(state, 'error');
+      this.toolResult(id, failed ? (typeof error === 'string' ? error : text(error, 'message')) : text(state, 'output'), failed, out);
+    } else if (type === 'step_finish') {
+      const tokens = field(part, 'tokens');
+      if (isObject(tokens)) {
+        const before = this.state.tokens;
+        const cacheRead = (before?.cacheRead ?? 0) + (count(field(tokens, 'cache'), 'read') ?? 0);
+        this.state.tokens = {
+          input: (before?.input ?? 0) + (count(tokens, 'input') ?? 0),
+          output: (before?.output ?? 0) + (count(tokens, 'output') ?? 0),
+          ...(field(tokens, 'cache') !== undefined ? { cacheRead } : {}),
+        };
+      }
+      const cost = costOf(field(part, 'cost'));
+      if (cost !== undefined) this.state.costUsd = Math.min((this.state.costUsd ?? 0) + cost, 1e9);
+      // A step that ends for any reason but more tool calls is the run's last: 'stop' is the model done,
+      // the others (length, content-filter, error) are the model cut off.
+      const reason = text(part, 'reason');
+      if (reason === 'stop') this.settle({ verdict: 'success' }, out);
+      else if (reason !== undefined && reason !== 'tool-calls') this.settle({ verdict: 'error', detail: `the model stopped: ${oneLine(reason, this.limits.toolNameChars)}` }, out);
+    } else if (type === 'error') {
+      const error = field(event, 'error');
+      this.settle({ verdict: 'error', detail: this.errorDetail(text(field(error, 'data'), 'message') ?? text(error, 'message') ?? text(error, 'name')) }, out);
+    }
+  }
+
   private flushDelta(out: string[]): void {
     if (!this.delta) return;
     const joined = this.delta;
@@ -688,6 +733,9 @@ function parseEvent(line: string): Json | undefined {
 function detectFormat(event: Json): AgentEventFormat | undefined {
   const type = text(event, 'type');
   if (type === undefined) return undefined;
+  // OpenCode's `tool_use` and `error` share their names with Gemini's and Codex's; its events carry a part.
+  if (typeof field(event, 'sessionID') === 'string' && (isObject(field(event, 'part')) || type === 'error')) return 'opencode-json';
+  if (type === 'step_start' || type === 'step_finish') return 'opencode-json';
   if (type === 'system' || type === 'assistant' || type === 'user' || type === 'stream_event') return 'claude-stream-json';
   if (/^(thread|turn|item)\./.test(type)) return 'codex-json';
   if (type === 'init' || type === 'message' || type === 'tool_use' || type === 'tool_result') return 'gemini-stream-json';
