@@ -97,11 +97,23 @@ describe('AgentStreamReader on recorded Codex streams', () => {
     assert.equal(progress.costUsd, undefined);
   });
 
-  test('a failed turn is an error, shown once though both error and turn.failed say it', () => {
+  test('a failed turn is an error; the error event before it is a notice', () => {
     const { progress, lines } = readAgentStream(fixture('codex-error.jsonl'));
-    assert.deepEqual(lines, ['✗ error: We’re currently experiencing high demand, which may cause temporary errors.']);
+    assert.deepEqual(lines, [
+      '⚠ We’re currently experiencing high demand, which may cause temporary errors.',
+      '✗ error: We’re currently experiencing high demand, which may cause temporary errors.',
+    ]);
     assert.deepEqual(progress.result, { verdict: 'error', detail: 'We’re currently experiencing high demand, which may cause temporary errors.' });
     assert.equal(progress.turns, 1);
+  });
+
+  test('an error Codex recovers from is no verdict; one it ends on is', () => {
+    const retried = readAgentStream(jsonl({ type: 'turn.started' }, { type: 'error', message: 'Reconnecting... 1/5' }, { type: 'turn.completed', usage: {} }));
+    assert.deepEqual(retried.lines, ['⚠ Reconnecting... 1/5', '✓ done in 1 turn']);
+    assert.equal(retried.progress.result?.verdict, 'success');
+    const ended = readAgentStream(jsonl({ type: 'turn.started' }, { type: 'error', message: 'stream disconnected' }));
+    assert.deepEqual(ended.lines, ['⚠ stream disconnected', '✗ error: stream disconnected']);
+    assert.deepEqual(ended.progress.result, { verdict: 'error', detail: 'stream disconnected' });
   });
 
   test('a failing command shows its exit code and folded output; a declined one counts as denied', () => {

@@ -260,6 +260,8 @@ export class AgentStreamReader {
   private deniedCalls = 0;
   private readonly calls = new Map<string, TrackedCall>();
   private readonly shownCalls = new Set<string>();
+  /** The last error an agent reported without ending its turn: the verdict if the stream ends there. */
+  private unsettledError: string | undefined;
   /** Gemini's message deltas, joined until the message ends. */
   private delta = '';
 
@@ -301,7 +303,9 @@ export class AgentStreamReader {
     if (this.pendingBytes > 0 || this.skipping !== undefined) this.endLine(out);
     this.flushDelta(out);
     this.finished = true;
-    if (!this.state.result) {
+    if (!this.state.result && this.unsettledError !== undefined) {
+      this.settle({ verdict: 'error', detail: this.unsettledError }, out);
+    } else if (!this.state.result) {
       this.state.result = { verdict: 'incomplete', detail: 'the agent stopped without a result', ...this.messageField() };
       if (this.deniedCalls) this.state.result.denials = this.deniedCalls;
       out.push('⚠ ended without a result');
@@ -460,7 +464,10 @@ export class AgentStreamReader {
     } else if (type === 'turn.failed') {
       this.settle({ verdict: 'error', detail: this.errorDetail(text(field(event, 'error'), 'message')) }, out);
     } else if (type === 'error') {
-      this.settle({ verdict: 'error', detail: this.errorDetail(text(event, 'message')) }, out);
+      // Codex reports retries (a reconnect, the provider busy) as errors too: a notice until the turn ends,
+      // the verdict only when it never does.
+      this.unsettledError = this.errorDetail(text(event, 'message'));
+      out.push(`⚠ ${this.unsettledError}`);
     }
   }
 
@@ -697,7 +704,6 @@ export class AgentStreamReader {
   private settle(result: AgentResult, out: string[]): void {
     const before = this.state.result;
     this.state.result = { ...result, ...this.messageField() };
-    // Codex follows its `error` event with a `turn.failed` that says the same: shown once.
     if (before && before.verdict === result.verdict && before.detail === result.detail) return;
     out.push(...resultLines(this.state, this.limits.resultQuoteChars));
   }
