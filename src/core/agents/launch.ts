@@ -17,7 +17,8 @@ import type { CredentialRoute } from '../../egress/proxy';
 import { imageFacts } from './imagefacts';
 import { ensureAgentCli } from './install';
 import { AGENT_CLI_MOUNT, AGENT_STATE_MOUNT, presetNamed } from './presets';
-import type { AgentEventFormat, AgentPreset, CredentialKind, PresetId } from './presets';
+import type { AgentPreset, CredentialKind, PresetId } from './presets';
+import type { AgentEventFormat } from './progress';
 
 /** What the host keeps of a sandbox's agent preset (in its record): never the credential's value. */
 export interface AgentRecord {

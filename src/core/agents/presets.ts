@@ -6,8 +6,9 @@
  * requests to the provider only). Everything here is fixed data: sandbox.toml picks a preset, it cannot change one.
  */
 
+import type { AgentEventFormat } from './progress';
+
 export type PresetId = 'claude-code' | 'codex' | 'gemini' | 'aider' | 'opencode';
-export type AgentEventFormat = 'claude-stream-json' | 'codex-json' | 'gemini-stream-json' | 'text';
 export type Libc = 'glibc' | 'musl';
 
 /** Where the agent's CLI comes from and how it is run. */
@@ -206,12 +207,16 @@ const opencode: AgentPreset = {
     bin: (t) => `node_modules/opencode-linux-${t.cpu}${t.libc === 'musl' ? '-musl' : ''}/bin/opencode`,
     libc: 'any',
   },
-  headless: (cli, task) => [...cli, 'run', task],
-  env: { OPENCODE_DISABLE_AUTOUPDATE: 'true' },
-  endpointEnv: (url, _credential, placeholder) => ({ OPENAI_BASE_URL: `${url}/v1`, OPENAI_API_KEY: placeholder }),
-  route: { id: 'openai', upstream: 'https://api.openai.com', credentials: [{ secret: 'OPENAI_API_KEY', header: 'authorization', scheme: 'Bearer' }] },
-  allow: [],
-  events: 'text',
+  headless: (cli, task) => [...cli, 'run', '--format', 'json', '--auto', task],
+  env: { OPENCODE_DISABLE_AUTOUPDATE: '1', OPENCODE_DISABLE_MODELS_FETCH: '1', OPENCODE_DISABLE_LSP_DOWNLOAD: '1', OPENCODE_DISABLE_SHARE: '1' },
+  // Its configuration, in one variable: Anthropic's API through the credential route.
+  endpointEnv: (url, _credential, placeholder) => ({
+    OPENCODE_CONFIG_CONTENT: JSON.stringify({ autoupdate: false, share: 'disabled', provider: { anthropic: { options: { baseURL: `${url}/v1`, apiKey: placeholder } } } }),
+  }),
+  route: { id: 'anthropic', upstream: 'https://api.anthropic.com', credentials: [{ secret: 'ANTHROPIC_API_KEY', header: 'x-api-key' }] },
+  // At start it installs packages of its own with npm.
+  allow: ['registry.npmjs.org'],
+  events: 'opencode-json',
   needsBash: true,
   tested: false,
 };
