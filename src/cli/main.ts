@@ -2,7 +2,10 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { version } from '../../package.json';
-import { formatWarning } from '../core/config';
+import { addPresetRole } from '../core/agents/starter';
+import { progressSummary } from '../core/agents/progress';
+import type { AgentProgress } from '../core/agents/progress';
+import { CONFIG_FILE_NAME, formatWarning } from '../core/config';
 import { SandboxError } from '../core/errors';
 import { errorForTerminal } from './errors';
 import { Sandboxes } from '../core/sandboxes';
@@ -31,8 +34,9 @@ const COMMANDS: Record<string, Command> = {
     args: 'NAME [--agent ROLE] [--task TEXT] [--base REF] [--wait] [--follow]',
     options: { agent: { type: 'string', short: 'a' }, task: { type: 'string', short: 't' }, base: { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' } },
   },
+  init: { args: '[--preset claude-code|codex|gemini|aider|opencode]', options: { preset: { type: 'string', short: 'p' } } },
   ls: { args: '[--json]', options: {} },
-  logs: { args: 'NAME [--follow]', options: { follow: { type: 'boolean', short: 'f' } } },
+  logs: { args: 'NAME [--follow] [--raw]', options: { follow: { type: 'boolean', short: 'f' }, raw: { type: 'boolean' } } },
   exec: { args: 'NAME -- CMD [ARG...]', options: {} },
   stop: { args: 'NAME', options: {} },
   start: { args: 'NAME', options: {} },
@@ -149,7 +153,15 @@ export async function main(argv: string[]): Promise<number> {
     if (positionals.length !== 1) throw new UsageError(`agent-sandbox ${command} takes one sandbox NAME.`, commandUsage(String(command)));
     return positionals[0];
   };
-  const sandboxes = await Sandboxes.open(path.resolve(String(values.workspace ?? process.cwd())));
+  const workspace = path.resolve(String(values.workspace ?? process.cwd()));
+  if (command === 'init') {
+    // Before opening the workspace: there is no sandbox.toml to read yet, or one to add a role to.
+    const { role, created } = await addPresetRole(path.join(workspace, CONFIG_FILE_NAME), String(values.preset ?? 'claude-code'));
+    process.stderr.write(`${created ? 'Wrote' : 'Added the role'} ${role} ${created ? 'in a new' : 'to'} ${CONFIG_FILE_NAME}. Start it with: agent-sandbox up NAME --agent ${role} --task "..."
+`);
+    return 0;
+  }
+  const sandboxes = await Sandboxes.open(workspace);
   for (const warning of sandboxes.config.warnings) process.stderr.write(`warning: ${formatWarning(warning)}\n`);
   const json = Boolean(values.json);
 
@@ -170,7 +182,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'ls': {
-      const list = await sandboxes.list();
+      const list = await Promise.all((await sandboxes.list()).map(async (s) => (s.preset ? { ...s, progress: await sandboxes.progress(s.name) } : s)));
       if (json) printJson(list);
       else process.stdout.write(formatTable(list));
       for (const s of list) if (s.importError) process.stderr.write(`agent-sandbox: ${s.importError}\n`);
@@ -178,9 +190,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'logs': {
       const name = needName();
-      if (values.follow) await followLogs(sandboxes, name);
+      if (values.follow) await followLogs(sandboxes, name, Boolean(values.raw));
       else {
-        const logs = await sandboxes.logs(name, { follow: false });
+        const logs = await sandboxes.logs(name, { follow: false, raw: Boolean(values.raw) });
         logs.stdout.pipe(process.stdout, { end: false });
         logs.stderr.pipe(process.stderr, { end: false });
         await logs.done;
@@ -242,7 +254,7 @@ async function sync(sandboxes: Sandboxes, name: string, values: Record<string, s
 }
 
 /** Streams the agent's output until it stops; Ctrl-C detaches and leaves the sandbox running. */
-async function followLogs(sandboxes: Sandboxes, name: string): Promise<void> {
+async function followLogs(sandboxes: Sandboxes, name: string, raw = false): Promise<void> {
   const controller = new AbortController();
   const detach = () => {
     process.stderr.write(`\nDetached. The sandbox keeps running; follow it again with: agent-sandbox logs --follow ${name}\n`);
@@ -250,7 +262,7 @@ async function followLogs(sandboxes: Sandboxes, name: string): Promise<void> {
   };
   process.once('SIGINT', detach);
   try {
-    const logs = await sandboxes.logs(name, { follow: true, signal: controller.signal });
+    const logs = await sandboxes.logs(name, { follow: true, signal: controller.signal, raw });
     logs.stdout.pipe(process.stdout, { end: false });
     logs.stderr.pipe(process.stderr, { end: false });
     await logs.done;
@@ -272,14 +284,15 @@ function stateText(info: SandboxInfo): string {
   return info.exitCode !== undefined ? `${info.state} (${info.exitCode})` : info.state;
 }
 
-export function formatTable(list: SandboxInfo[]): string {
+export function formatTable(list: Array<SandboxInfo & { progress?: AgentProgress }>): string {
   if (list.length === 0) return 'No sandboxes in this workspace. Start one with: agent-sandbox up NAME --task "..."\n';
   const rows = [
-    ['NAME', 'STATE', 'AGENT', 'BRANCH', 'ENGINE', 'PORTS', 'CONTAINER', 'IMAGE', 'WORKTREE'],
+    ['NAME', 'STATE', 'AGENT', 'PROGRESS', 'BRANCH', 'ENGINE', 'PORTS', 'CONTAINER', 'IMAGE', 'WORKTREE'],
     ...list.map((s) => [
       s.name,
       stateText(s),
       s.agent,
+      s.progress ? progressSummary(s.progress) : '-',
       s.branch,
       s.engine ?? '-',
       s.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(',') || '-',

@@ -416,10 +416,10 @@ export class Engine {
    * The container's output, stdout and stderr demultiplexed, from its first line. With `follow`, the
    * stream stays open until the container stops (or `signal` aborts).
    */
-  async logs(containerId: string, options: { follow: boolean; signal?: AbortSignal }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void> }> {
+  async logs(containerId: string, options: { follow: boolean; signal?: AbortSignal; tail?: number }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void> }> {
     const container = this.docker.getContainer(containerId);
     const answer = await this.call(`Reading the logs of ${containerId}`, () =>
-      container.logs({ follow: options.follow, stdout: true, stderr: true, abortSignal: options.signal } as Docker.ContainerLogsOptions & { follow: true }),
+      container.logs({ follow: options.follow, stdout: true, stderr: true, abortSignal: options.signal, ...(options.tail !== undefined ? { tail: options.tail } : {}) } as Docker.ContainerLogsOptions & { follow: true }),
     );
     // Without `follow`, dockerode hands back the whole multiplexed log as one buffer rather than a stream.
     const raw = Buffer.isBuffer(answer) ? Readable.from([answer]) : (answer as unknown as Readable);

@@ -24,6 +24,8 @@ import { agentEgressSettings, createEgress, deliverCredentials, egressLog, remov
 import { agentCredential, prepareAgent, providerEndpoints, PROVIDER_ENDPOINTS_ENV } from './agents/launch';
 import type { AgentLaunch, AgentRecord } from './agents/launch';
 import { presetNamed } from './agents/presets';
+import { AgentTranscript } from './agents/progress';
+import type { AgentProgress } from './agents/progress';
 import { editorHazards } from './hazards';
 import type { HazardReport } from './hazards';
 import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
@@ -490,16 +492,22 @@ export class Sandboxes {
     return this.engine.docker.getContainer(info.Id);
   }
 
-  /** The agent's output from its first line; with `follow`, until the container stops. */
-  async logs(name: string, options: { follow: boolean; signal?: AbortSignal }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void> }> {
+  /**
+   * The agent's output from its first line; with `follow`, until the container stops. An agent preset's event
+   * stream comes as a readable transcript (`transcript` reads where the agent is), unless `raw`.
+   */
+  async logs(name: string, options: { follow: boolean; signal?: AbortSignal; raw?: boolean; tail?: number }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void>; transcript?: AgentTranscript }> {
     const container = await this.container(name);
-    const [logs, denials, secrets] = await Promise.all([
+    const [logs, denials, secrets, record] = await Promise.all([
       this.engine.logs(container.id, options),
       egressLog(this.engine, this.containerName(name), options),
       // Every value known is masked, even when another one is missing now (a start would refuse; a read must not unmask).
       this.maskedNamesOf(name).then((names) => knownSecrets(names, this.policy.secrets)),
+      readRecord(this.repo.paths(name)),
     ]);
-    const stdout = logs.stdout.pipe(new SecretMask(secrets.values()));
+    const masked = logs.stdout.pipe(new SecretMask(secrets.values()));
+    const transcript = record?.preset && !options.raw ? new AgentTranscript({ format: record.preset.events, workdir: WORKSPACE_IN_CONTAINER }) : undefined;
+    const stdout = transcript ? masked.pipe(transcript) : masked;
     const stderr = new SecretMask(secrets.values());
     // The proxy's denials join the agent's stderr. Followed, it ends when the agent's output does; read
     // once, when both have been read whole.
@@ -512,7 +520,25 @@ export class Sandboxes {
     });
     // Done once both masked streams have passed on everything, a held-back end of a line included.
     const done = logs.done.then(() => Promise.all([ended(stdout), ended(stderr)])).then(() => undefined);
-    return { stdout, stderr, done };
+    return { stdout, stderr, done, ...(transcript ? { transcript } : {}) };
+  }
+
+  /**
+   * Where an agent preset's agent is, from its event stream: the step, turns, tokens, cost and, once it has
+   * ended, the verdict the stream gives (never the exit code). Undefined for a sandbox without a preset.
+   */
+  async progress(name: string): Promise<AgentProgress | undefined> {
+    const record = await readRecord(this.repo.paths(name));
+    if (!record?.preset) return undefined;
+    const logs = await this.logs(name, { follow: false });
+    logs.stdout.resume();
+    logs.stderr.resume();
+    await logs.done;
+    const progress = logs.transcript?.reader.progress;
+    // A stream without its result is unfinished only once the agent has ended.
+    const running = await this.container(name).then((c) => c.inspect()).then((i) => i.State.Running, () => false);
+    if (progress && running && progress.result?.verdict === 'incomplete') delete progress.result;
+    return progress;
   }
 
   /** Waits for the agent to end and returns its exit code; its commits are on the branch afterwards. */

@@ -9,6 +9,9 @@
  * stream's own ids is capped.
  */
 
+import { Transform } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
+
 export type AgentEventFormat = 'claude-stream-json' | 'codex-json' | 'gemini-stream-json' | 'opencode-json' | 'text';
 
 export type AgentVerdict = 'success' | 'error' | 'denied' | 'incomplete';
@@ -811,4 +814,29 @@ export function isStuck(p: AgentProgress, now: number, stuckAfterMs: number, sta
   if (p.result) return false;
   const since = p.lastEventAt ?? startedAt;
   return since !== undefined && now - since >= stuckAfterMs;
+}
+
+/**
+ * The agent's output as a readable transcript: its event stream in, one line per message, tool call and result
+ * out; the reader it keeps (`reader.progress`) says where the agent is.
+ */
+export class AgentTranscript extends Transform {
+  readonly reader: AgentStreamReader;
+
+  constructor(options: AgentStreamReaderOptions = {}) {
+    super();
+    this.reader = new AgentStreamReader(options);
+  }
+
+  override _transform(chunk: Buffer | string, _encoding: BufferEncoding, done: TransformCallback): void {
+    const lines = this.reader.push(chunk);
+    if (lines.length > 0) this.push(`${lines.join('\n')}\n`);
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    const lines = this.reader.finish();
+    if (lines.length > 0) this.push(`${lines.join('\n')}\n`);
+    done();
+  }
 }
