@@ -82,6 +82,8 @@ export interface AgentPresetChoice {
   version?: string;
   /** Which of the preset's credentials to use; undefined: the first one set. */
   credential?: string;
+  /** The model the agent is asked to use; undefined: the agent's own default. */
+  model?: string;
   origin: ConfigOrigin;
 }
 
@@ -146,7 +148,7 @@ const CONTAINER_KEYS = [
   'allow',
   'secrets',
 ] as const;
-const ROLE_KEYS = ['command', 'preset', 'version', 'credential', ...CONTAINER_KEYS] as const;
+const ROLE_KEYS = ['command', 'preset', 'version', 'credential', 'model', ...CONTAINER_KEYS] as const;
 const TOP_KEYS = ['sandbox', 'agents', 'orchestrator'] as const;
 const SANDBOX_KEYS = ['container', 'default_agent', 'engine', 'engine_host'] as const;
 const ENGINES: readonly EngineChoice[] = ['auto', 'docker', 'podman'];
@@ -517,7 +519,7 @@ function readContainer(reader: Reader, table: Table, tablePath: Path): Container
 function readPresetChoice(reader: Reader, table: Table, tablePath: Path): AgentPresetChoice | undefined {
   const at = (key: string): string[] => [...tablePath, key];
   if (!has(table, 'preset')) {
-    for (const key of ['version', 'credential']) if (has(table, key)) reader.fail(at(key), `${key} belongs to an agent preset: set preset = "claude-code" (or ${PRESET_IDS.filter((id) => id !== 'claude-code').join(', ')}) too`);
+    for (const key of ['version', 'credential', 'model']) if (has(table, key)) reader.fail(at(key), `${key} belongs to an agent preset: set preset = "claude-code" (or ${PRESET_IDS.filter((id) => id !== 'claude-code').join(', ')}) too`);
     return undefined;
   }
   const id = table.preset;
@@ -529,6 +531,12 @@ function readPresetChoice(reader: Reader, table: Table, tablePath: Path): AgentP
     if (problem) reader.fail(at('version'), `${problem}, got ${describe(table.version)}`);
     if (preset.install.kind === 'image') reader.fail(at('version'), `${preset.title} comes with the role's image, so its version is the image's`);
     choice.version = table.version as string;
+  }
+  if (has(table, 'model')) {
+    if (typeof table.model !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/.test(table.model)) {
+      reader.fail(at('model'), `expected a model name such as "claude-sonnet-4-5" or "gpt-5.5", got ${describe(table.model)}`);
+    }
+    choice.model = table.model;
   }
   if (has(table, 'credential')) {
     const names = credentialNames(preset);

@@ -40,7 +40,16 @@ export async function imageFacts(engine: Engine, image: string, cacheDir: string
     engine.docker.createContainer({ Image: inspected.Id, Cmd: ['/agent-sandbox-never-started'], Entrypoint: [], NetworkDisabled: true, Labels: {} }),
   );
   try {
-    const exists = (file: string) => container.infoArchive({ path: file }).then(() => true, () => false);
+    // GET, not HEAD (infoArchive): docker-modem waits for a HEAD answer's body that never comes. The tar stream
+    // is dropped unread.
+    const exists = (file: string) =>
+      container.getArchive({ path: file }).then(
+        (stream) => {
+          (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
+          return true;
+        },
+        () => false,
+      );
     const first = async (files: string[]) => {
       for (const file of files) if (await exists(file)) return file;
       return undefined;

@@ -140,7 +140,8 @@ export async function prepareAgent(options: {
     ...(facts.bash ? { SHELL: facts.bash } : {}),
   };
   return {
-    command: options.command ?? preset.headless(cli.command, options.task, routeUrl),
+    // The model flags go before the task, which Codex takes as its last argument.
+    command: options.command ?? withModel(preset.headless(cli.command, options.task, routeUrl), options.task, options.choice.model ? preset.modelFlags(options.choice.model) : []),
     env,
     binds: [...(cli.hostDir ? [`${cli.hostDir}:${AGENT_CLI_MOUNT}:ro`] : []), `${stateDir}:${AGENT_STATE_MOUNT}:rw`],
     route: {
@@ -153,4 +154,11 @@ export async function prepareAgent(options: {
     value: credential.value,
     record: { preset: preset.id, version, credential: credential.kind.secret, route: preset.route.id, placeholder, events: preset.events },
   };
+}
+
+/** The command with the model's flags put right after the CLI's own words, before the task and what follows it. */
+function withModel(command: string[], task: string, flags: string[]): string[] {
+  if (flags.length === 0) return command;
+  const at = command.indexOf(task);
+  return at < 0 ? [...command, ...flags] : [...command.slice(0, at), ...flags, ...command.slice(at)];
 }

@@ -58,6 +58,8 @@ export interface AgentPreset {
   install: AgentInstall;
   /** The headless command: the CLI, then the task. */
   headless(cli: string[], task: string, endpoint: string): string[];
+  /** The flags that pick a model, when the role names one. */
+  modelFlags(model: string): string[];
   /** Environment that keeps the agent quiet, non-interactive and inside its sandbox; a role's `env` overrides it key by key. */
   env: Record<string, string>;
   /** How the agent is told its provider's base URL and its (placeholder) credential, given the proxy's route URL. */
@@ -98,6 +100,7 @@ const claudeCode: AgentPreset = {
     libc: 'any',
   },
   headless: (cli, task) => [...cli, '-p', task, '--output-format', 'stream-json', '--verbose', '--dangerously-skip-permissions'],
+  modelFlags: (model) => ['--model', model],
   env: {
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',
@@ -153,6 +156,7 @@ const codex: AgentPreset = {
     `model_providers.agent-sandbox={name="OpenAI through Agent Sandboxes",base_url="${endpoint}/v1",wire_api="responses",env_key="OPENAI_API_KEY"}`,
     task,
   ],
+  modelFlags: (model) => ['-m', model],
   env: {},
   endpointEnv: (_url, _credential, placeholder) => ({ OPENAI_API_KEY: placeholder }),
   route: { id: 'openai', upstream: 'https://api.openai.com', credentials: [{ secret: 'OPENAI_API_KEY', header: 'authorization', scheme: 'Bearer' }] },
@@ -168,6 +172,7 @@ const gemini: AgentPreset = {
   title: 'Gemini CLI',
   install: { kind: 'node', npmName: '@google/gemini-cli', defaultVersion: '0.61.0', bin: 'node_modules/@google/gemini-cli/bundle/gemini.js', minNode: 20 },
   headless: (cli, task) => [...cli, '-p', task, '--yolo', '--output-format', 'stream-json'],
+  modelFlags: (model) => ['--model', model],
   // Its own sandbox (a container of its own) must stay off inside ours.
   env: { GEMINI_SANDBOX: 'false' },
   endpointEnv: (url, _credential, placeholder) => ({ GOOGLE_GEMINI_BASE_URL: url, GEMINI_API_KEY: placeholder }),
@@ -184,6 +189,7 @@ const aider: AgentPreset = {
   title: 'Aider',
   install: { kind: 'image', command: 'aider', howToInstall: 'Aider is a Python package: install it in the role\'s image (for example `RUN pip install aider-chat` in its Dockerfile).' },
   headless: (cli, task) => [...cli, '--message', task, '--yes-always', '--no-check-update', '--no-analytics'],
+  modelFlags: (model) => ['--model', model],
   env: { AIDER_CHECK_UPDATE: 'false', AIDER_ANALYTICS: 'false' },
   endpointEnv: (url, _credential, placeholder) => ({ OPENAI_API_BASE: `${url}/v1`, OPENAI_API_KEY: placeholder }),
   route: { id: 'openai', upstream: 'https://api.openai.com', credentials: [{ secret: 'OPENAI_API_KEY', header: 'authorization', scheme: 'Bearer' }] },
@@ -208,6 +214,7 @@ const opencode: AgentPreset = {
     libc: 'any',
   },
   headless: (cli, task) => [...cli, 'run', '--format', 'json', '--auto', task],
+  modelFlags: (model) => ['--model', model],
   env: { OPENCODE_DISABLE_AUTOUPDATE: '1', OPENCODE_DISABLE_MODELS_FETCH: '1', OPENCODE_DISABLE_LSP_DOWNLOAD: '1', OPENCODE_DISABLE_SHARE: '1' },
   // Its configuration, in one variable: Anthropic's API through the credential route.
   endpointEnv: (url, _credential, placeholder) => ({
