@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { engineName } from './core/engine';
-import type { EngineChoice } from './core/engine';
+import { engineName } from './core/engine/engine';
+import type { EngineChoice } from './core/engine/engine';
 import { errorMessage } from './core/errors';
 import type { HostPolicy } from './core/sandboxes';
 import { BaseContentProvider, registerCommands } from './ui/commands';

@@ -2,13 +2,13 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { version } from '../../package.json';
-import { formatWarning } from '../core/config';
+import { formatWarning } from '../core/config/config';
 import { SandboxError } from '../core/errors';
 import { errorForTerminal } from './errors';
 import { Sandboxes } from '../core/sandboxes';
 import type { SandboxInfo } from '../core/sandboxes';
-import { describeSyncResult, skippedNote, SYNC_MODES } from '../core/sync';
-import type { ConflictPolicy, SyncMode } from '../core/sync';
+import { describeSyncResult, skippedNote, SYNC_MODES } from '../core/git/sync';
+import type { ConflictPolicy, SyncMode } from '../core/git/sync';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -1,14 +1,14 @@
 import { mkdirSync, watch } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { SandboxConfig } from '../core/config';
-import { watchEngineEvents } from '../core/engine';
-import type { EngineKind, EngineSelection, EngineVersion } from '../core/engine';
+import type { SandboxConfig } from '../core/config/config';
+import { watchEngineEvents } from '../core/engine/engine';
+import type { EngineKind, EngineSelection, EngineVersion } from '../core/engine/engine';
 import { ConfigError, EngineUnavailableError, GitError } from '../core/errors';
-import { LABEL } from '../core/labels';
+import { LABEL } from '../core/engine/labels';
 import { Sandboxes } from '../core/sandboxes';
 import type { HostPolicy, SandboxInfo } from '../core/sandboxes';
-import type { ChangedFile } from '../core/worktrees';
+import type { ChangedFile } from '../core/git/worktrees';
 import { CONTEXT_PODMAN_STARTABLE, CONTEXT_STATE } from './ids';
 
 /** How often at most file changes in the sandboxes refresh the view. */

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { errorMessage } from '../core/errors';
-import { startPodmanService } from '../core/podman';
-import type { StartedService } from '../core/podman';
+import { startPodmanService } from '../core/engine/podman';
+import type { StartedService } from '../core/engine/podman';
 import { showError } from './errors';
 import { COMMAND } from './ids';
 import type { SandboxModel } from './model';

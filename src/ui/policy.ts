@@ -1,7 +1,7 @@
 import type * as vscode from 'vscode';
 import { environmentPolicy } from '../core/sandboxes';
 import type { HostPolicy } from '../core/sandboxes';
-import { environmentSecrets, secretNamesFromEnv } from '../core/secrets';
+import { environmentSecrets, secretNamesFromEnv } from '../core/isolation/secrets';
 import { SETTINGS } from './ids';
 import { secretKey } from './secrets';
 

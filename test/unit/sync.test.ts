@@ -4,12 +4,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { captureAgentWork, diffAgentWork, syncAgentWork, SyncConflictError } from '../../src/core/sync';
-import { agentGitLimits } from '../../src/core/git';
-import type { AgentWork, SyncOptions, SyncResult } from '../../src/core/sync';
+import { captureAgentWork, diffAgentWork, syncAgentWork, SyncConflictError } from '../../src/core/git/sync';
+import { agentGitLimits } from '../../src/core/git/git';
+import type { AgentWork, SyncOptions, SyncResult } from '../../src/core/git/sync';
 import { GitError } from '../../src/core/errors';
-import { readAgentHead } from '../../src/core/agentgit';
-import { agentIdentity, Repository } from '../../src/core/worktrees';
+import { readAgentHead } from '../../src/core/git/agentgit';
+import { agentIdentity, Repository } from '../../src/core/git/worktrees';
 
 /*
  * Capture and sync against real temporary repositories, without containers: the sandbox is made as `up` makes

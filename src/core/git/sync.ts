@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConflictError, GitError, SandboxError } from './errors';
-import type { NextStep } from './errors';
+import { ConflictError, GitError, SandboxError } from '../errors';
+import type { NextStep } from '../errors';
 import { gitRaw, gitWithInput, withoutFilterDrivers } from './git';
 import type { ChangedFile, GitIdentity, Repository } from './worktrees';
 

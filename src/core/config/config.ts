@@ -8,10 +8,10 @@ import { isIP, isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { parse, TomlError } from 'smol-toml';
-import type { EngineChoice } from './engine';
-import { ConfigError } from './errors';
-import type { ConfigOrigin } from './errors';
-import { hostPatternProblem, normalizeHost } from './hosts';
+import type { EngineChoice } from '../engine/engine';
+import { ConfigError } from '../errors';
+import type { ConfigOrigin } from '../errors';
+import { hostPatternProblem, normalizeHost } from '../isolation/hosts';
 import { formatSize, parseSize } from './sizes';
 
 export const CONFIG_FILE_NAME = 'sandbox.toml';

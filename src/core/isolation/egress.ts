@@ -14,12 +14,12 @@ import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import * as tar from 'tar-stream';
-import { executableOnPath } from './engine';
-import type { Engine, EngineInfo, OutputSink } from './engine';
-import { SandboxError } from './errors';
-import { addEntry } from './images';
-import { LABEL } from './labels';
-import type { Ulimit } from './ulimits';
+import { executableOnPath } from '../engine/engine';
+import type { Engine, EngineInfo, OutputSink } from '../engine/engine';
+import { SandboxError } from '../errors';
+import { addEntry } from '../images';
+import { LABEL } from '../engine/labels';
+import type { Ulimit } from '../engine/ulimits';
 
 export const PROXY_PORT = 3128;
 export const PROXY_URL = `http://127.0.0.1:${PROXY_PORT}`;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import Docker from 'dockerode';
 import { PassThrough, Readable } from 'node:stream';
 import { demultiplex } from './demux';
-import { EngineUnavailableError, ImageError, SandboxError } from './errors';
+import { EngineUnavailableError, ImageError, SandboxError } from '../errors';
 
 export type EngineKind = 'docker' | 'podman';
 
