@@ -7,7 +7,8 @@ import { SandboxError } from '../core/errors';
 import { errorForTerminal } from './errors';
 import { Sandboxes } from '../core/sandboxes';
 import type { SandboxInfo } from '../core/sandboxes';
-import { describeSyncResult, skippedNote, SYNC_MODES } from '../core/git/sync';
+import { skippedNote } from '../core/git/capture';
+import { describeSyncResult, SYNC_MODES } from '../core/git/sync';
 import type { ConflictPolicy, SyncMode } from '../core/git/sync';
 
 type Options = NonNullable<ParseArgsConfig['options']>;

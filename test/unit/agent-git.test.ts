@@ -13,7 +13,7 @@ import { IMPORT_LIMITS, readAgentHead } from '../../src/core/git/agentgit';
 import { GitError } from '../../src/core/errors';
 import { editorHazards } from '../../src/core/isolation/hazards';
 import { readUntrustedFile, UntrustedFileError } from '../../src/core/isolation/untrusted';
-import { captureAgentWork } from '../../src/core/git/sync';
+import { captureAgentWork } from '../../src/core/git/capture';
 import { agentGitLimits } from '../../src/core/git/git';
 import { agentIdentity, Repository } from '../../src/core/git/worktrees';
 import type { WorktreePaths } from '../../src/core/git/worktrees';
