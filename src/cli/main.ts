@@ -6,6 +6,7 @@ import { formatWarning } from '../core/config/config';
 import { SandboxError } from '../core/errors';
 import { errorForTerminal } from './errors';
 import { Sandboxes } from '../core/sandboxes';
+import { SandboxWatcher } from '../core/watcher';
 import type { SandboxInfo } from '../core/sandboxes';
 import { skippedNote } from '../core/git/capture';
 import { describeSyncResult, SYNC_MODES } from '../core/git/sync';
@@ -242,7 +243,10 @@ async function sync(sandboxes: Sandboxes, name: string, values: Record<string, s
   return result.conflicts.length > 0 ? EXIT_CONFLICTS : 0;
 }
 
-/** Streams the agent's output until it stops; Ctrl-C detaches and leaves the sandbox running. */
+/**
+ * Streams the agent's output until it stops; Ctrl-C detaches and leaves the sandbox running. Meanwhile the
+ * workspace's sandboxes are watched as the editor watches them, so an agent that ends has its egress path settled.
+ */
 async function followLogs(sandboxes: Sandboxes, name: string): Promise<void> {
   const controller = new AbortController();
   const detach = () => {
@@ -250,6 +254,10 @@ async function followLogs(sandboxes: Sandboxes, name: string): Promise<void> {
     controller.abort();
   };
   process.once('SIGINT', detach);
+  const watcher = new SandboxWatcher(sandboxes, {
+    change: () => undefined,
+    egressError: (sandbox, error) => process.stderr.write(`agent-sandbox: stopping the egress proxy of ${sandbox}: ${error.message}\n`),
+  });
   try {
     const logs = await sandboxes.logs(name, { follow: true, signal: controller.signal });
     logs.stdout.pipe(process.stdout, { end: false });
@@ -258,6 +266,7 @@ async function followLogs(sandboxes: Sandboxes, name: string): Promise<void> {
     await drained(process.stdout);
   } finally {
     process.removeListener('SIGINT', detach);
+    await watcher.close();
   }
 }
 

@@ -500,12 +500,22 @@ export function watchEngineEvents(
           stream.on('close', resolve);
           stream.on('error', () => resolve());
         });
-        if (!signal.aborted) onConnection(false, new EngineUnavailableError(`The engine at ${engine.endpoint} closed its event stream.`));
+        if (signal.aborted) return;
+        onConnection(false, new EngineUnavailableError(`The engine at ${engine.endpoint} closed its event stream.`));
       } catch (error) {
         if (signal.aborted) return;
         onConnection(false, engine.translate('Following engine events', error));
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      // Cut short by the abort: a CLI that stops following exits at once, not after the wait.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        signal.addEventListener('abort', done, { once: true });
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
       delay = Math.min(delay * 2, 5000);
     }
   };
