@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import { loadConfig, originsOf, roleNamed } from './config/config';
 import type { AgentRole, ContainerSettings, SandboxConfig } from './config/config';
 import { demultiplex } from './engine/demux';
-import { ALLOWED_ENGINE_HOSTS_ENV, ALLOWED_ENGINE_HOSTS_SETTING, allowedEngineHostsFromEnv, effectiveSelection, Engine, engineHostAllowed, engineMessage } from './engine/engine';
+import { ALLOWED_ENGINE_HOSTS_ENV, ALLOWED_ENGINE_HOSTS_SETTING, allowedEngineHostsFromEnv, effectiveSelection, Engine, engineHostAllowed } from './engine/engine';
 import type { EngineInfo, EngineKind, EngineSelection, OutputSink } from './engine/engine';
 import { configErrorAt, ConflictError, SandboxError, SandboxNotFoundError } from './errors';
 import { ensureImage, imageNamePart } from './images';
@@ -281,7 +281,7 @@ export class Sandboxes {
     const extras: ContainerExtras = {};
     if (settings.secrets.length > 0) {
       // The wrapper runs in place of the image's entrypoint, and runs it (with the command) once the secrets are in.
-      const image = await this.engine.call(`Reading the image ${record.image}`, () => this.engine.docker.getImage(record.image).inspect());
+      const image = await this.engine.inspectImage(record.image, `Reading the image ${record.image}`);
       extras.secrets = { entrypoint: image.Config.Entrypoint ? [...image.Config.Entrypoint] : [], cmd: role.command ?? image.Config.Cmd ?? [] };
     }
     const socket = this.engineSocket();
@@ -293,15 +293,13 @@ export class Sandboxes {
     extras.securityOpt = await this.seccompOptions(engine);
     const options = containerOptions(record, role, paths, this.repo, this.agentUser, engine, sandboxUlimits(), extras);
     const what = `Creating the container for "${record.name}"`;
-    try {
-      return await this.engine.docker.createContainer(options);
-    } catch (error) {
-      if (settings.diskBytes === undefined || !/storage-?opt|storage option|quota/i.test(engineMessage(error))) throw this.engine.translate(what, error);
+    return this.engine.createContainer(options, what, (message) => {
+      if (settings.diskBytes === undefined || !/storage-?opt|storage option|quota/i.test(message)) return undefined;
       // Most storage drivers (overlay2 on ext4, for one) cannot cap a container's disk: say so and go on.
-      output(`warning: the engine cannot limit disk size here (${engineMessage(error)}); the sandbox runs without a disk limit.\n`);
+      output(`warning: the engine cannot limit disk size here (${message}); the sandbox runs without a disk limit.\n`);
       delete options.HostConfig!.StorageOpt;
-      return this.engine.call(what, () => this.engine.docker.createContainer(options));
-    }
+      return options;
+    });
   }
 
   /** Podman's seccomp profile, with namespaces and mounts closed as Docker's default closes them (see seccomp.ts). */
@@ -367,7 +365,7 @@ export class Sandboxes {
   private findContainers(name?: string): Promise<Docker.ContainerInfo[]> {
     const label = [`${LABEL.workspace}=${this.repo.root}`];
     if (name) label.push(`${LABEL.name}=${name}`);
-    return this.engine.read('Listing containers', () => this.engine.docker.listContainers({ all: true, filters: { label } }));
+    return this.engine.listContainers(label);
   }
 
   async list(): Promise<SandboxInfo[]> {
@@ -397,7 +395,7 @@ export class Sandboxes {
       if (error instanceof SandboxError) importError = error.message;
       return undefined;
     });
-    const inspected = container ? await this.engine.read(`Inspecting ${container.Id}`, () => this.engine.docker.getContainer(container.Id).inspect()).catch(() => undefined) : undefined;
+    const inspected = container ? await this.engine.inspectContainer(container.Id, `Inspecting ${container.Id}`).catch(() => undefined) : undefined;
     // The state from inspect, not from the list: Docker sends `die` before its list reflects the exit, and
     // inspect reads the container itself.
     const state = sandboxState(inspected?.State.Status ?? container?.State);
@@ -440,7 +438,7 @@ export class Sandboxes {
         [known ? { do: 'remove-sandbox', sandbox: name } : { do: 'list-sandboxes' }],
       );
     }
-    return this.engine.docker.getContainer(info.Id);
+    return this.engine.container(info.Id);
   }
 
   /** The agent's output from its first line; with `follow`, until the container stops. */
@@ -486,7 +484,7 @@ export class Sandboxes {
     await this.repo.locked(async () => {
       const [info] = await this.findContainers(name);
       if (!info || info.Labels[LABEL.allow] === undefined) return;
-      const inspected = await this.engine.read(`Inspecting "${name}"`, () => this.engine.docker.getContainer(info.Id).inspect());
+      const inspected = await this.engine.inspectContainer(info.Id, `Inspecting "${name}"`);
       if (inspected.State.Running || inspected.State.Restarting) return;
       await stopEgress(this.engine, this.containerName(name));
     });
@@ -619,7 +617,7 @@ export class Sandboxes {
       }
     }
     if (info) {
-      await this.engine.call(`Removing the container of "${name}"`, () => this.engine.docker.getContainer(info.Id).remove({ force: true, v: true })).catch((error) => {
+      await this.engine.removeContainer(info.Id, `Removing the container of "${name}"`, { force: true, v: true }).catch((error) => {
         if ((error as { statusCode?: number }).statusCode !== 404 && !/no such container/i.test(errorText(error))) throw error;
       });
     }
