@@ -255,7 +255,6 @@ async function followLogs(sandboxes: Sandboxes, name: string): Promise<void> {
   };
   process.once('SIGINT', detach);
   const watcher = new SandboxWatcher(sandboxes, {
-    change: () => undefined,
     egressError: (sandbox, error) => process.stderr.write(`agent-sandbox: stopping the egress proxy of ${sandbox}: ${error.message}\n`),
   });
   try {

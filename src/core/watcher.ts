@@ -25,7 +25,7 @@ export interface SandboxChange {
 
 export interface SandboxWatchListener {
   /** Each engine event of one of the workspace's sandboxes. */
-  change(change: SandboxChange): void;
+  change?(change: SandboxChange): void;
   /** The event stream (re)connected, or was lost and is being reconnected (with why). */
   connection?(connected: boolean, error?: Error): void;
   /** Settling the egress path of an agent that died failed. */
@@ -47,7 +47,7 @@ export class SandboxWatcher implements Disposable {
       (event) => {
         if (signal.aborted) return;
         const name = event.Actor.Attributes[LABEL.name];
-        listener.change({ name, action: event.Action.split(':')[0], event });
+        listener.change?.({ name, action: event.Action.split(':')[0], event });
         // An allowlisted agent that ended leaves its proxy with nothing to serve.
         if (name && event.Action === 'die') this.settle(name);
       },
