@@ -21,6 +21,7 @@ export interface CommandContext {
   settings: () => Pick<vscode.WorkspaceConfiguration, 'get' | 'inspect'>;
 }
 
+/** The workspace's core, or the error that says why there is none (untrusted, not open, the model's own error). */
 export function requireCore(ctx: CommandContext): Sandboxes {
   if (!vscode.workspace.isTrusted) throw new SandboxError('This workspace is not trusted: Agent Sandboxes builds and runs nothing in it.');
   const core = ctx.model.core;
