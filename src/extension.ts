@@ -1,17 +1,17 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { engineName } from './core/engine';
-import type { EngineChoice } from './core/engine';
+import { engineName } from './core/engine/engine';
 import { errorMessage } from './core/errors';
 import type { HostPolicy } from './core/sandboxes';
-import { BaseContentProvider, registerCommands } from './ui/commands';
+import { BaseContentProvider } from './ui/baseContent';
+import { registerCommands } from './ui/commands/table';
 import { ConfigDiagnostics } from './ui/diagnostics';
 import { showError } from './ui/errors';
-import { BASE_SCHEME, SETTINGS, VIEW_ID } from './ui/ids';
+import { BASE_SCHEME, VIEW_ID } from './ui/ids';
 import { LogChannels } from './ui/logChannels';
 import { userPolicy } from './ui/policy';
-import { registerPodmanCommands } from './ui/podman';
 import { SandboxModel } from './ui/model';
+import { configPathSetting, engineHostSetting, engineSetting, SETTINGS_SECTION } from './ui/settings';
 import { SandboxStatusBar } from './ui/statusBar';
 import { SandboxTreeProvider } from './ui/tree';
 
@@ -43,16 +43,16 @@ export function activate(context: vscode.ExtensionContext): AgentSandboxesApi {
 
 function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): AgentSandboxesApi {
   const started = performance.now();
-  const settings = () => vscode.workspace.getConfiguration(SETTINGS.section, folder);
+  const settings = () => vscode.workspace.getConfiguration(SETTINGS_SECTION, folder);
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-  const configPath = () => settings().get<string>(SETTINGS.configPath) || 'sandbox.toml';
+  const configPath = () => configPathSetting(settings());
   const configUri = () => (folder ? vscode.Uri.file(path.resolve(folder.fsPath, configPath())) : undefined);
   // The settings win over sandbox.toml's engine and engine_host when either names something (see effectiveSelection).
   // The address only as the user's settings give it: one in a workspace's .vscode/settings.json travels with the
   // repository, and the engine receives its build context, task and secrets.
   const engineSettings = () => ({
-    engine: settings().get<EngineChoice>(SETTINGS.engine) || 'auto',
-    host: settings().inspect<string>(SETTINGS.engineHost)?.globalValue?.trim() || undefined,
+    engine: engineSetting(settings()),
+    host: engineHostSetting(settings()),
   });
 
   // Read from the user's (machine) settings only: workspace settings travel with the repository.
@@ -72,8 +72,7 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
     new SandboxStatusBar(model),
     new ConfigDiagnostics(model, configUri),
     vscode.workspace.registerTextDocumentContentProvider(BASE_SCHEME, new BaseContentProvider(model)),
-    ...registerCommands({ model, logs, buildOutput, log, folder, secrets: context.secrets }),
-    ...registerPodmanCommands(model, log),
+    ...registerCommands({ model, logs, buildOutput, log, folder, secrets: context.secrets, settings }),
     // The view's title says which engine its sandboxes run on.
     model.onDidChange(() => {
       view.description = model.engineKind ? engineName(model.engineKind) : undefined;
@@ -83,7 +82,7 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
     }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void model.open()),
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration(SETTINGS.section)) void model.open();
+      if (event.affectsConfiguration(SETTINGS_SECTION)) void model.open();
     }),
   );
   const timings: AgentSandboxesApi['timings'] = { activateMs: 0 };

@@ -1,4 +1,4 @@
-import { SECRETS_FROM_ENV } from '../core/secrets';
+import { SECRETS_FROM_ENV } from '../core/isolation/secrets';
 import { errorMessage, SandboxError } from '../core/errors';
 import type { NextStep } from '../core/errors';
 

@@ -5,13 +5,15 @@ import { version } from '../../package.json';
 import { addPresetRole } from '../core/agents/starter';
 import { progressSummary } from '../core/agents/progress';
 import type { AgentProgress } from '../core/agents/progress';
-import { CONFIG_FILE_NAME, formatWarning } from '../core/config';
+import { CONFIG_FILE_NAME, formatWarning } from '../core/config/config';
 import { SandboxError } from '../core/errors';
 import { errorForTerminal } from './errors';
 import { Sandboxes } from '../core/sandboxes';
+import { SandboxWatcher } from '../core/watcher';
 import type { SandboxInfo } from '../core/sandboxes';
-import { describeSyncResult, skippedNote, SYNC_MODES } from '../core/sync';
-import type { ConflictPolicy, SyncMode } from '../core/sync';
+import { skippedNote } from '../core/git/capture';
+import { describeSyncResult, SYNC_MODES } from '../core/git/sync';
+import type { ConflictPolicy, SyncMode } from '../core/git/sync';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -253,7 +255,10 @@ async function sync(sandboxes: Sandboxes, name: string, values: Record<string, s
   return result.conflicts.length > 0 ? EXIT_CONFLICTS : 0;
 }
 
-/** Streams the agent's output until it stops; Ctrl-C detaches and leaves the sandbox running. */
+/**
+ * Streams the agent's output until it stops; Ctrl-C detaches and leaves the sandbox running. Meanwhile the
+ * workspace's sandboxes are watched as the editor watches them, so an agent that ends has its egress path settled.
+ */
 async function followLogs(sandboxes: Sandboxes, name: string, raw = false): Promise<void> {
   const controller = new AbortController();
   const detach = () => {
@@ -261,6 +266,9 @@ async function followLogs(sandboxes: Sandboxes, name: string, raw = false): Prom
     controller.abort();
   };
   process.once('SIGINT', detach);
+  const watcher = new SandboxWatcher(sandboxes, {
+    egressError: (sandbox, error) => process.stderr.write(`agent-sandbox: stopping the egress proxy of ${sandbox}: ${error.message}\n`),
+  });
   try {
     const logs = await sandboxes.logs(name, { follow: true, signal: controller.signal, raw });
     logs.stdout.pipe(process.stdout, { end: false });
@@ -269,6 +277,7 @@ async function followLogs(sandboxes: Sandboxes, name: string, raw = false): Prom
     await drained(process.stdout);
   } finally {
     process.removeListener('SIGINT', detach);
+    await watcher.close();
   }
 }
 

@@ -90,6 +90,22 @@ export class SandboxNotFoundError extends SandboxError {}
 /** The request conflicts with what exists (a name taken, a branch with unmerged commits, ...). */
 export class ConflictError extends SandboxError {}
 
+/** Why a sync stopped: the user's uncommitted or staged work, conflicts, or their sparse checkout. */
+export type SyncStopReason = 'local-changes' | 'staged-changes' | 'conflicts' | 'sparse-checkout';
+
+/** A sync that stopped before changing anything, with the files in the way. */
+export class SyncConflictError extends ConflictError {
+  constructor(
+    message: string,
+    hint: string,
+    readonly reason: SyncStopReason,
+    readonly files: string[],
+    next: readonly NextStep[] = [],
+  ) {
+    super(message, hint, next);
+  }
+}
+
 export function errorMessage(error: unknown): string {
   if (error instanceof SandboxError) return error.describe();
   if (error instanceof Error) return error.message;

@@ -4,10 +4,10 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import ignore from '@balena/dockerignore';
 import * as tar from 'tar-stream';
-import type { ContainerSettings } from './config';
-import type { Engine, OutputSink } from './engine';
+import type { ContainerSettings } from './config/config';
+import type { Engine, OutputSink } from './engine/engine';
 import { ImageError } from './errors';
-import { LABEL } from './labels';
+import { LABEL } from './engine/labels';
 
 /** The name the Dockerfile gets inside the build context when it lives outside the context folder. */
 const OUTSIDE_DOCKERFILE = '.agent-sandbox.Dockerfile';

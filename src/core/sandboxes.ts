@@ -4,36 +4,38 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
-import { loadConfig, originsOf, roleNamed } from './config';
-import type { AgentRole, ContainerSettings, SandboxConfig } from './config';
-import { demultiplex } from './demux';
-import { ALLOWED_ENGINE_HOSTS_ENV, ALLOWED_ENGINE_HOSTS_SETTING, allowedEngineHostsFromEnv, effectiveSelection, Engine, engineHostAllowed, engineMessage } from './engine';
-import type { EngineInfo, EngineKind, EngineSelection, OutputSink } from './engine';
+import { loadConfig, originsOf, roleNamed } from './config/config';
+import type { AgentRole, ContainerSettings, SandboxConfig } from './config/config';
+import { demultiplex } from './engine/demux';
+import { ALLOWED_ENGINE_HOSTS_ENV, ALLOWED_ENGINE_HOSTS_SETTING, allowedEngineHostsFromEnv, effectiveSelection, Engine, engineHostAllowed } from './engine/engine';
+import type { EngineInfo, EngineKind, EngineSelection, OutputSink } from './engine/engine';
 import { configErrorAt, ConflictError, SandboxError, SandboxNotFoundError } from './errors';
 import { ensureImage, imageNamePart } from './images';
-import { LABEL } from './labels';
-import { sandboxUlimits } from './ulimits';
-import type { Ulimit } from './ulimits';
-import { agentUserFor } from './user';
-import type { AgentUser } from './user';
-import { agentIdentity, CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, validateSandboxName } from './worktrees';
-import { captureAgentWork, changesBetween, diffAgentWork, syncAgentWork } from './sync';
-import type { AgentWork, SyncOptions, SyncResult } from './sync';
+import { LABEL } from './engine/labels';
+import { sandboxUlimits } from './engine/ulimits';
+import type { Ulimit } from './engine/ulimits';
+import { agentUserFor } from './isolation/user';
+import type { AgentUser } from './isolation/user';
+import { agentIdentity, CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, validateSandboxName } from './git/worktrees';
+import { captureAgentWork, changesBetween, diffAgentWork } from './git/capture';
+import type { AgentWork } from './git/capture';
+import { syncAgentWork } from './git/sync';
+import type { SyncOptions, SyncResult } from './git/sync';
 import { withLock } from './lock';
-import { agentEgressSettings, createEgress, deliverCredentials, egressLog, removeEgress, startEgress, stopEgress } from './egress';
+import { agentEgressSettings, createEgress, deliverCredentials, egressLog, removeEgress, startEgress, stopEgress } from './isolation/egress';
+import { editorHazards } from './isolation/hazards';
+import type { HazardReport } from './isolation/hazards';
+import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './isolation/secrets';
+import type { SecretSource } from './isolation/secrets';
+import { allowedVolumePathsFromEnv, checkBuildSources, checkVolumes, defaultEngineSockets, hostToolFolders } from './isolation/volumes';
+import type { VolumePolicy } from './isolation/volumes';
+import { podmanSeccompOption } from './engine/seccomp';
+import type { ChangedFile, GitIdentity, WorktreePaths } from './git/worktrees';
 import { agentCredential, prepareAgent, providerEndpoints, PROVIDER_ENDPOINTS_ENV } from './agents/launch';
 import type { AgentLaunch, AgentRecord } from './agents/launch';
 import { presetNamed } from './agents/presets';
 import { AgentTranscript } from './agents/progress';
 import type { AgentProgress } from './agents/progress';
-import { editorHazards } from './hazards';
-import type { HazardReport } from './hazards';
-import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './secrets';
-import type { SecretSource } from './secrets';
-import { allowedVolumePathsFromEnv, checkBuildSources, checkVolumes, defaultEngineSockets, hostToolFolders } from './volumes';
-import type { VolumePolicy } from './volumes';
-import { podmanSeccompOption } from './seccomp';
-import type { ChangedFile, GitIdentity, WorktreePaths } from './worktrees';
 
 export const WORKSPACE_IN_CONTAINER = '/workspace';
 const AGENT_HOME = '/home/agent';
@@ -315,7 +317,7 @@ export class Sandboxes {
     if (agent) extras.agent = { command: agent.command, env: agent.env, binds: agent.binds };
     if (settings.secrets.length > 0) {
       // The wrapper runs in place of the image's entrypoint, and runs it (with the command) once the secrets are in.
-      const image = await this.engine.call(`Reading the image ${record.image}`, () => this.engine.docker.getImage(record.image).inspect());
+      const image = await this.engine.inspectImage(record.image, `Reading the image ${record.image}`);
       extras.secrets = { entrypoint: image.Config.Entrypoint ? [...image.Config.Entrypoint] : [], cmd: agent?.command ?? role.command ?? image.Config.Cmd ?? [] };
     }
     const socket = this.engineSocket();
@@ -327,15 +329,13 @@ export class Sandboxes {
     extras.securityOpt = await this.seccompOptions(engine);
     const options = containerOptions(record, role, paths, this.repo, this.agentUser, engine, sandboxUlimits(), extras);
     const what = `Creating the container for "${record.name}"`;
-    try {
-      return await this.engine.docker.createContainer(options);
-    } catch (error) {
-      if (settings.diskBytes === undefined || !/storage-?opt|storage option|quota/i.test(engineMessage(error))) throw this.engine.translate(what, error);
+    return this.engine.createContainer(options, what, (message) => {
+      if (settings.diskBytes === undefined || !/storage-?opt|storage option|quota/i.test(message)) return undefined;
       // Most storage drivers (overlay2 on ext4, for one) cannot cap a container's disk: say so and go on.
-      output(`warning: the engine cannot limit disk size here (${engineMessage(error)}); the sandbox runs without a disk limit.\n`);
+      output(`warning: the engine cannot limit disk size here (${message}); the sandbox runs without a disk limit.\n`);
       delete options.HostConfig!.StorageOpt;
-      return this.engine.call(what, () => this.engine.docker.createContainer(options));
-    }
+      return options;
+    });
   }
 
   /** Podman's seccomp profile, with namespaces and mounts closed as Docker's default closes them (see seccomp.ts). */
@@ -415,7 +415,7 @@ export class Sandboxes {
   private findContainers(name?: string): Promise<Docker.ContainerInfo[]> {
     const label = [`${LABEL.workspace}=${this.repo.root}`];
     if (name) label.push(`${LABEL.name}=${name}`);
-    return this.engine.read('Listing containers', () => this.engine.docker.listContainers({ all: true, filters: { label } }));
+    return this.engine.listContainers(label);
   }
 
   async list(): Promise<SandboxInfo[]> {
@@ -445,7 +445,7 @@ export class Sandboxes {
       if (error instanceof SandboxError) importError = error.message;
       return undefined;
     });
-    const inspected = container ? await this.engine.read(`Inspecting ${container.Id}`, () => this.engine.docker.getContainer(container.Id).inspect()).catch(() => undefined) : undefined;
+    const inspected = container ? await this.engine.inspectContainer(container.Id, `Inspecting ${container.Id}`).catch(() => undefined) : undefined;
     // The state from inspect, not from the list: Docker sends `die` before its list reflects the exit, and
     // inspect reads the container itself.
     const state = sandboxState(inspected?.State.Status ?? container?.State);
@@ -489,7 +489,7 @@ export class Sandboxes {
         [known ? { do: 'remove-sandbox', sandbox: name } : { do: 'list-sandboxes' }],
       );
     }
-    return this.engine.docker.getContainer(info.Id);
+    return this.engine.container(info.Id);
   }
 
   /**
@@ -559,7 +559,7 @@ export class Sandboxes {
     await this.repo.locked(async () => {
       const [info] = await this.findContainers(name);
       if (!info || info.Labels[LABEL.allow] === undefined) return;
-      const inspected = await this.engine.read(`Inspecting "${name}"`, () => this.engine.docker.getContainer(info.Id).inspect());
+      const inspected = await this.engine.inspectContainer(info.Id, `Inspecting "${name}"`);
       if (inspected.State.Running || inspected.State.Restarting) return;
       await stopEgress(this.engine, this.containerName(name));
     });
@@ -695,7 +695,7 @@ export class Sandboxes {
       }
     }
     if (info) {
-      await this.engine.call(`Removing the container of "${name}"`, () => this.engine.docker.getContainer(info.Id).remove({ force: true, v: true })).catch((error) => {
+      await this.engine.removeContainer(info.Id, `Removing the container of "${name}"`, { force: true, v: true }).catch((error) => {
         if ((error as { statusCode?: number }).statusCode !== 404 && !/no such container/i.test(errorText(error))) throw error;
       });
     }

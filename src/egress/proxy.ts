@@ -11,7 +11,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { finished, pipeline } from 'node:stream';
 import * as tls from 'node:tls';
-import { hostPatternProblem, isHostName, isIpLiteral, normalizeHost } from '../core/hosts';
+import { hostPatternProblem, isHostName, isIpLiteral, normalizeHost } from '../core/isolation/hosts';
 
 export interface EgressProxyOptions {
   /** Host names (`api.anthropic.com`: that name only) and `*.` wildcards (`*.npmjs.org`: its subdomains, not itself). */

@@ -3,7 +3,7 @@
 import type * as vscode from 'vscode';
 import * as path from 'node:path';
 import { errorMessage, SandboxError } from '../core/errors';
-import { SECRETS_FROM_ENV_SETTING } from '../core/secrets';
+import { SECRETS_FROM_ENV_SETTING } from '../core/isolation/secrets';
 import type { NextStep } from '../core/errors';
 import { COMMAND } from './ids';
 

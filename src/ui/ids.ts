@@ -1,25 +1,9 @@
-/** Identifiers shared by package.json and the code: one place, no scattered literals. */
+/** Identifiers shared by package.json and the code: one place, no scattered literals (the settings: settings.ts). */
 export const VIEW_ID = 'agentSandboxes.sandboxes';
 export const CONTEXT_STATE = 'agentSandboxes.state';
 /** True while the engine is unreachable because Podman's API service is not running (it can be started). */
 export const CONTEXT_PODMAN_STARTABLE = 'agentSandboxes.podmanStartable';
 export const BASE_SCHEME = 'agent-sandbox-base';
-export const SETTINGS = {
-  section: 'agentSandboxes',
-  engine: 'engine',
-  engineHost: 'engineHost',
-  configPath: 'configPath',
-  revealLogsOnStart: 'revealLogsOnStart',
-  allowedVolumePaths: 'allowedVolumePaths',
-  dangerouslyExposeEngineSocket: 'dangerouslyExposeEngineSocket',
-  secretsFromEnvironment: 'secretsFromEnvironment',
-  allowedEngineHosts: 'allowedEngineHosts',
-  allowHostNetwork: 'allowHostNetwork',
-  allowPublicPorts: 'allowPublicPorts',
-  providerEndpoints: 'providerEndpoints',
-  agentStuckAfterSeconds: 'agentStuckAfterSeconds',
-} as const;
-
 export const COMMAND = {
   newSandbox: 'agentSandboxes.newSandbox',
   buildImage: 'agentSandboxes.buildImage',

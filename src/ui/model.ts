@@ -1,14 +1,13 @@
 import { mkdirSync, watch } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { SandboxConfig } from '../core/config';
-import { watchEngineEvents } from '../core/engine';
-import type { EngineKind, EngineSelection, EngineVersion } from '../core/engine';
+import type { SandboxConfig } from '../core/config/config';
+import type { EngineKind, EngineSelection, EngineVersion } from '../core/engine/engine';
 import { ConfigError, EngineUnavailableError, GitError } from '../core/errors';
-import { LABEL } from '../core/labels';
 import { Sandboxes } from '../core/sandboxes';
 import type { HostPolicy, SandboxInfo } from '../core/sandboxes';
-import type { ChangedFile } from '../core/worktrees';
+import type { ChangedFile } from '../core/git/worktrees';
+import { SandboxWatcher } from '../core/watcher';
 import { CONTEXT_PODMAN_STARTABLE, CONTEXT_STATE } from './ids';
 
 /** How often at most file changes in the sandboxes refresh the view. */
@@ -125,20 +124,14 @@ export class SandboxModel implements vscode.Disposable {
   private watchEngine(sandboxes: Sandboxes): void {
     const abort = new AbortController();
     this.watchAbort = abort;
-    watchEngineEvents(
-      sandboxes.engine,
-      [`${LABEL.workspace}=${sandboxes.repo.root}`],
-      (event) => {
-        const name = event.Actor.Attributes[LABEL.name];
+    const watcher = new SandboxWatcher(sandboxes, {
+      change: ({ name, action, event }) => {
         this.log.trace(`engine event: ${event.Action} ${name ?? event.Actor.ID}`);
         this.scheduleRefresh();
         // Listeners (the log channels) need the event itself, not the refreshed list: fire it now, always.
-        if (name) this.eventEmitter.fire({ name, action: event.Action.split(':')[0] });
-        // An allowlisted agent that ended leaves its proxy with nothing to serve.
-        if (name && event.Action === 'die') void sandboxes.settleEgress(name).catch((error: Error) => this.log.warn(`Stopping the egress proxy of ${name}: ${error.message}`));
+        if (name) this.eventEmitter.fire({ name, action });
       },
-      (connected, error) => {
-        if (abort.signal.aborted) return;
+      connection: (connected, error) => {
         if (connected) {
           this.log.info(`Following events of the engine at ${sandboxes.engine.endpoint}`);
           this.scheduleRefresh();
@@ -148,8 +141,9 @@ export class SandboxModel implements vscode.Disposable {
           this.setState('engineUnreachable');
         }
       },
-      abort.signal,
-    );
+      egressError: (name, error) => this.log.warn(`Stopping the egress proxy of ${name}: ${error.message}`),
+    });
+    abort.signal.addEventListener('abort', () => watcher.dispose());
     // Node's own recursive watcher on the sandboxes' folders (worktrees and the agents' git dirs): VS Code's
     // file watcher, measured here, did not reliably report changes under .git/.
     mkdirSync(sandboxes.repo.stateRoot, { recursive: true });

@@ -2,9 +2,9 @@ import type * as vscode from 'vscode';
 import { providerEndpoints } from '../core/agents/launch';
 import { environmentPolicy } from '../core/sandboxes';
 import type { HostPolicy } from '../core/sandboxes';
-import { environmentSecrets, secretNamesFromEnv } from '../core/secrets';
-import { SETTINGS } from './ids';
+import { environmentSecrets, secretNamesFromEnv } from '../core/isolation/secrets';
 import { secretKey } from './secrets';
+import { allowedEngineHostsSetting, allowedVolumePathsSetting, allowHostNetworkSetting, allowPublicPortsSetting, dangerouslyExposeEngineSocketSetting, providerEndpointsSetting, secretsFromEnvironmentSetting } from './settings';
 
 /**
  * What only the user decides (see HostPolicy), from the user's own settings and the editor's environment. A
@@ -17,27 +17,17 @@ export function userPolicy(
   env: NodeJS.ProcessEnv = process.env,
 ): HostPolicy {
   const fromEnv = environmentPolicy(env);
-  const user = <T>(key: string): T | undefined => settings.inspect<T>(key)?.globalValue;
-  const list = (key: string): string[] => {
-    const value = user<unknown>(key);
-    return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
-  };
-  const fromEnvironment = environmentSecrets(env, [...list(SETTINGS.secretsFromEnvironment), ...secretNamesFromEnv(env)]);
+  const fromEnvironment = environmentSecrets(env, [...secretsFromEnvironmentSetting(settings), ...secretNamesFromEnv(env)]);
   return {
-    allowedVolumePaths: [...list(SETTINGS.allowedVolumePaths), ...fromEnv.allowedVolumePaths],
-    exposeEngineSocket: user<boolean>(SETTINGS.dangerouslyExposeEngineSocket) === true || fromEnv.exposeEngineSocket,
+    allowedVolumePaths: [...allowedVolumePathsSetting(settings), ...fromEnv.allowedVolumePaths],
+    exposeEngineSocket: dangerouslyExposeEngineSocketSetting(settings) || fromEnv.exposeEngineSocket,
     // The editor's secret storage first; the editor's environment only for the names the user allowed.
     secrets: async (name) => (await secretStorage.get(secretKey(name))) || fromEnvironment(name),
     egressHosts: fromEnv.egressHosts,
-    allowedEngineHosts: [...list(SETTINGS.allowedEngineHosts), ...fromEnv.allowedEngineHosts],
-    allowHostNetwork: user<boolean>(SETTINGS.allowHostNetwork) === true || fromEnv.allowHostNetwork,
-    allowPublicPorts: user<boolean>(SETTINGS.allowPublicPorts) === true || fromEnv.allowPublicPorts,
-    providerEndpoints: { ...fromEnv.providerEndpoints, ...providerEndpoints(entriesOf(user<unknown>(SETTINGS.providerEndpoints)), SETTINGS.providerEndpoints) },
+    allowedEngineHosts: [...allowedEngineHostsSetting(settings), ...fromEnv.allowedEngineHosts],
+    allowHostNetwork: allowHostNetworkSetting(settings) || fromEnv.allowHostNetwork,
+    allowPublicPorts: allowPublicPortsSetting(settings) || fromEnv.allowPublicPorts,
+    providerEndpoints: { ...fromEnv.providerEndpoints, ...providerEndpoints(providerEndpointsSetting(settings), 'agentSandboxes.providerEndpoints') },
   };
 }
 
-/** `{ "anthropic": "https://..." }` as `id=url` entries; anything else in the setting is left out. */
-function entriesOf(value: unknown): string[] {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
-  return Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string').map(([id, url]) => `${id}=${url}`);
-}

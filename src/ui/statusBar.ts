@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { engineName } from '../core/engine';
+import { engineName } from '../core/engine/engine';
 import { COMMAND } from './ids';
 import type { SandboxModel } from './model';
 

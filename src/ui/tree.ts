@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { engineName } from '../core/engine';
+import { engineName } from '../core/engine/engine';
 import type { PublishedPort } from '../core/sandboxes';
-import type { ChangedFile } from '../core/worktrees';
+import type { ChangedFile } from '../core/git/worktrees';
 import { COMMAND } from './ids';
 import type { SandboxModel, SandboxView } from './model';
 

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import type { SyncMode, SyncResult } from '../../src/core/sync';
+import type { SyncMode, SyncResult } from '../../src/core/git/sync';
 import type { Stats, Workspace } from './common';
 import { STEP_TIMEOUT_MS, bounded, check, cli, fmt, note, ratio, ratioText, removeSandbox, round, run, stats, table, timed } from './common';
 

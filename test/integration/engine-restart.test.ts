@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { Engine, watchEngineEvents } from '../../src/core/engine';
-import type { EngineEvent } from '../../src/core/engine';
+import { Engine, watchEngineEvents } from '../../src/core/engine/engine';
+import type { EngineEvent } from '../../src/core/engine/engine';
 import { cleanUp, cliOk, docker, ENGINE_HOST, engineKind, makeRepo, REPO_ROOT, sh, tomlWith, waitFor } from './helpers';
 
 after(cleanUp);

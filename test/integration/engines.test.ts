@@ -7,9 +7,9 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { Engine, PODMAN_ROOTFUL_SOCKET, podmanInstalled, watchEngineEvents } from '../../src/core/engine';
-import type { EngineEvent } from '../../src/core/engine';
-import { startPodmanService } from '../../src/core/podman';
+import { Engine, PODMAN_ROOTFUL_SOCKET, podmanInstalled, watchEngineEvents } from '../../src/core/engine/engine';
+import type { EngineEvent } from '../../src/core/engine/engine';
+import { startPodmanService } from '../../src/core/engine/podman';
 import { cleanUp, cli, cliOk, docker, ENGINE_HOST, engineKind, git, makeRepo, tomlWith, waitFor } from './helpers';
 
 after(cleanUp);

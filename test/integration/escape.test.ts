@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { Sandboxes } from '../../src/core/sandboxes';
-import { sandboxUlimits } from '../../src/core/ulimits';
+import { sandboxUlimits } from '../../src/core/engine/ulimits';
 import { cleanUp, cli, cliOk, docker, ENGINE_HOST, engineKind, git, makeRepo, REPO_ROOT, testImageContext, tomlWith, waitFor } from './helpers';
 
 const PROBE_SOURCE = path.join(REPO_ROOT, 'test', 'integration', 'escape-probe.c');

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { readHardLimits, sandboxUlimits } from '../../src/core/ulimits';
+import { readHardLimits, sandboxUlimits } from '../../src/core/engine/ulimits';
 import { buildStep, builtImagePattern, cleanUp, cli, cliOk, containersOf, docker, engineKind, git, makeRepo, REPO_ROOT, tomlWith } from './helpers';
 
 after(cleanUp);

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { SyncResult } from '../../src/core/sync';
+import type { SyncResult } from '../../src/core/git/sync';
 import { cleanUp, cli, cliOk, git, makeRepo, tomlWith } from './helpers';
 
 after(cleanUp);

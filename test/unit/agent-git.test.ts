@@ -9,14 +9,14 @@ import { createHash } from 'node:crypto';
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { IMPORT_LIMITS, readAgentHead } from '../../src/core/agentgit';
+import { IMPORT_LIMITS, readAgentHead } from '../../src/core/git/agentgit';
 import { GitError } from '../../src/core/errors';
-import { editorHazards } from '../../src/core/hazards';
-import { readUntrustedFile, UntrustedFileError } from '../../src/core/untrusted';
-import { captureAgentWork } from '../../src/core/sync';
-import { agentGitLimits } from '../../src/core/git';
-import { agentIdentity, Repository } from '../../src/core/worktrees';
-import type { WorktreePaths } from '../../src/core/worktrees';
+import { editorHazards } from '../../src/core/isolation/hazards';
+import { readUntrustedFile, UntrustedFileError } from '../../src/core/isolation/untrusted';
+import { captureAgentWork } from '../../src/core/git/capture';
+import { agentGitLimits } from '../../src/core/git/git';
+import { agentIdentity, Repository } from '../../src/core/git/worktrees';
+import type { WorktreePaths } from '../../src/core/git/worktrees';
 
 const IDENTITY = { GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@x.invalid', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@x.invalid' };
 

@@ -14,10 +14,10 @@ import {
   locateKey,
   MAX_CONFIG_BYTES,
   parseConfig,
-} from '../../src/core/config';
-import type { ContainerSettings, SandboxConfig } from '../../src/core/config';
+} from '../../src/core/config/config';
+import type { ContainerSettings, SandboxConfig } from '../../src/core/config/config';
 import { ConfigError } from '../../src/core/errors';
-import { formatSize, parseSize } from '../../src/core/sizes';
+import { formatSize, parseSize } from '../../src/core/config/sizes';
 
 const ROOT = path.resolve('/ws');
 const FILE = path.join(ROOT, 'sandbox.toml');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { demultiplex } from '../../src/core/demux';
+import { demultiplex } from '../../src/core/engine/demux';
 
 function frame(stream: 1 | 2, text: string): Buffer {
   const payload = Buffer.from(text);

@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isIpLiteral } from '../../src/core/hosts';
+import { isIpLiteral } from '../../src/core/isolation/hosts';
 import { createEgressProxy, defaultRefusal } from '../../src/egress/proxy';
 
 // Everything here listens on 127.0.0.1 only (and connects there, or to 127.0.0.3 to be refused): test names resolve there through the proxy's lookup.

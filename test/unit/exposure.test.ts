@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { parseConfig } from '../../src/core/config';
+import { parseConfig } from '../../src/core/config/config';
 import { ConfigError } from '../../src/core/errors';
 import { errorForTerminal } from '../../src/cli/errors';
 import { presentError } from '../../src/ui/errors';

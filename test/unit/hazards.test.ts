@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { editorHazards } from '../../src/core/hazards';
+import { editorHazards } from '../../src/core/isolation/hazards';
 
 /** A user's folder and an agent's worktree, on disk, with these files (a string is a file's content). */
 function folders(user: Record<string, string>, agent: Record<string, string>) {

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hardenedProfile } from '../../src/core/seccomp';
+import { hardenedProfile } from '../../src/core/engine/seccomp';
 
 describe('hardenedProfile', () => {
   const podmanLike = {

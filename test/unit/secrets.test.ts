@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
-import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretNamesFromEnv, secretsScript } from '../../src/core/secrets';
+import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretNamesFromEnv, secretsScript } from '../../src/core/isolation/secrets';
 import { SandboxError } from '../../src/core/errors';
 import { errorForTerminal } from '../../src/cli/errors';
 import { presentError } from '../../src/ui/errors';

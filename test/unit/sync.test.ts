@@ -4,12 +4,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { captureAgentWork, diffAgentWork, syncAgentWork, SyncConflictError } from '../../src/core/sync';
-import { agentGitLimits } from '../../src/core/git';
-import type { AgentWork, SyncOptions, SyncResult } from '../../src/core/sync';
-import { GitError } from '../../src/core/errors';
-import { readAgentHead } from '../../src/core/agentgit';
-import { agentIdentity, Repository } from '../../src/core/worktrees';
+import { captureAgentWork, diffAgentWork } from '../../src/core/git/capture';
+import type { AgentWork } from '../../src/core/git/capture';
+import { syncAgentWork } from '../../src/core/git/sync';
+import { agentGitLimits } from '../../src/core/git/git';
+import type { SyncOptions, SyncResult } from '../../src/core/git/sync';
+import { GitError, SyncConflictError } from '../../src/core/errors';
+import { readAgentHead } from '../../src/core/git/agentgit';
+import { agentIdentity, Repository } from '../../src/core/git/worktrees';
 
 /*
  * Capture and sync against real temporary repositories, without containers: the sandbox is made as `up` makes

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { VolumeMount } from '../../src/core/config';
+import type { VolumeMount } from '../../src/core/config/config';
 import { ConfigError, SandboxError } from '../../src/core/errors';
 import { errorForTerminal } from '../../src/cli/errors';
 import { presentError } from '../../src/ui/errors';
@@ -17,8 +17,8 @@ import {
   checkVolumes,
   defaultEngineSockets,
   hostToolFolders,
-} from '../../src/core/volumes';
-import type { VolumePolicy } from '../../src/core/volumes';
+} from '../../src/core/isolation/volumes';
+import type { VolumePolicy } from '../../src/core/isolation/volumes';
 
 /*
  * Layout, all in one temporary folder (T):

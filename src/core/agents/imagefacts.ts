@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Engine } from '../engine';
+import type { Engine } from '../engine/engine';
 import type { Libc } from './presets';
 
 export interface ImageFacts {
@@ -31,20 +31,18 @@ export function npmCpu(architecture: string | undefined): ImageFacts['cpu'] {
 
 /** The facts of an image, from the cache in `cacheDir` or read now. */
 export async function imageFacts(engine: Engine, image: string, cacheDir: string): Promise<ImageFacts> {
-  const inspected = await engine.call(`Reading the image ${image}`, () => engine.docker.getImage(image).inspect());
+  const inspected = await engine.inspectImage(image, `Reading the image ${image}`);
   const cacheFile = path.join(cacheDir, 'image-facts', `${inspected.Id.replace(/^sha256:/, '').slice(0, 64)}.json`);
   const cached = await fs.readFile(cacheFile, 'utf8').then((text) => JSON.parse(text) as ImageFacts, () => undefined);
   if (cached) return cached;
   const cpu = npmCpu(inspected.Architecture);
-  const container = await engine.call(`Looking into the image ${image}`, () =>
-    engine.docker.createContainer({ Image: inspected.Id, Cmd: ['/agent-sandbox-never-started'], Entrypoint: [], NetworkDisabled: true, Labels: {} }),
-  );
+  const container = await engine.createContainer({ Image: inspected.Id, Cmd: ['/agent-sandbox-never-started'], Entrypoint: [], NetworkDisabled: true, Labels: {} }, `Looking into the image ${image}`);
   try {
     // GET, not HEAD (infoArchive): docker-modem waits for a HEAD answer's body that never comes. The tar stream
     // is dropped unread.
     const exists = (file: string) =>
       container.getArchive({ path: file }).then(
-        (stream) => {
+        (stream: NodeJS.ReadableStream) => {
           (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
           return true;
         },

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ConflictError, GitError } from './errors';
+import { ConflictError, GitError } from '../errors';
 import { importAgentObjects, readAgentHead, trustedGitEnv } from './agentgit';
 import { agentGitLimits, gitRaw, gitWithInput, GitTimeoutError, hostGit, withoutFilterDrivers } from './git';
-import { withLock } from './lock';
-import type { AgentUser } from './user';
+import { withLock } from '../lock';
+import type { AgentUser } from '../isolation/user';
 
 /**
  * Where the container sees the sandbox's private git directory and the host repository's objects. The

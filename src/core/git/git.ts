@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { simpleGit } from 'simple-git';
 import type { SimpleGit } from 'simple-git';
-import { GitError } from './errors';
+import { GitError } from '../errors';
 
 /**
  * Config that every host-side git call gets on its command line. The sandboxes' worktrees hold files an

@@ -14,14 +14,14 @@ import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import * as tar from 'tar-stream';
-import { executableOnPath } from './engine';
-import type { Engine, EngineInfo, OutputSink } from './engine';
-import { SandboxError } from './errors';
-import { addEntry } from './images';
-import { LABEL } from './labels';
-import type { Ulimit } from './ulimits';
-import type { CredentialRoute } from '../egress/proxy';
-import { demultiplex } from './demux';
+import { executableOnPath } from '../engine/engine';
+import type { Engine, EngineInfo, OutputSink } from '../engine/engine';
+import { SandboxError } from '../errors';
+import { addEntry } from '../images';
+import { LABEL } from '../engine/labels';
+import type { Ulimit } from '../engine/ulimits';
+import type { CredentialRoute } from '../../egress/proxy';
+import { demultiplex } from '../engine/demux';
 
 export const PROXY_PORT = 3128;
 export const PROXY_URL = `http://127.0.0.1:${PROXY_PORT}`;
@@ -75,16 +75,17 @@ export async function createEgress(
   });
   const ownLabels = { ...labels, [LABEL.managed]: 'true', [LABEL.egressFor]: container };
   try {
-    await engine.call('Creating the egress volume', () =>
-      engine.docker.createVolume({
+    await engine.createVolume(
+      {
         Name: names.volume,
         Labels: ownLabels,
         // tmpfs: the socket lives in memory, and the volume is nobody's from the start on both engines.
         DriverOpts: { type: 'tmpfs', device: 'tmpfs', o: 'uid=65534,gid=65534,mode=0700' },
-      }),
+      },
+      'Creating the egress volume',
     );
-    const proxy = await engine.call('Creating the egress proxy', () =>
-      engine.docker.createContainer({
+    const proxy = await engine.createContainer(
+      {
         name: names.proxy,
         Image: image,
         User: NOBODY,
@@ -97,10 +98,11 @@ export async function createEgress(
         ],
         Labels: ownLabels,
         HostConfig: { ...hardened(rootless ? 'slirp4netns' : 'bridge'), ExtraHosts: extraHosts },
-      }),
+      },
+      'Creating the egress proxy',
     );
-    const forwarder = await engine.call('Creating the egress forwarder', () =>
-      engine.docker.createContainer({
+    const forwarder = await engine.createContainer(
+      {
         name: names.forwarder,
         Image: image,
         User: NOBODY,
@@ -108,7 +110,8 @@ export async function createEgress(
         Env: [`EGRESS_LISTEN=127.0.0.1:${PROXY_PORT}`, `EGRESS_FORWARD_TO=${SOCKET_DIR}/proxy.sock`],
         Labels: ownLabels,
         HostConfig: hardened('none'),
-      }),
+      },
+      'Creating the egress forwarder',
     );
     await startEgressContainers(engine, [proxy, forwarder]);
   } catch (error) {
@@ -120,7 +123,7 @@ export async function createEgress(
 /** Starts a stopped sandbox's proxy and forwarder (before its agent, which needs the forwarder's namespace). */
 export async function startEgress(engine: Engine, container: string): Promise<void> {
   const names = egressNames(container);
-  await startEgressContainers(engine, [engine.docker.getContainer(names.proxy), engine.docker.getContainer(names.forwarder)]);
+  await startEgressContainers(engine, [engine.container(names.proxy), engine.container(names.forwarder)]);
 }
 
 async function startEgressContainers(engine: Engine, containers: Docker.Container[]): Promise<void> {
@@ -142,7 +145,7 @@ const CONTROL_SOCKET = `${SOCKET_DIR}/control.sock`;
 export async function deliverCredentials(engine: Engine, container: string, values: Record<string, string>): Promise<void> {
   if (Object.keys(values).length === 0) return;
   const what = 'Handing the credentials to the egress proxy';
-  const proxy = engine.docker.getContainer(egressNames(container).proxy);
+  const proxy = engine.container(egressNames(container).proxy);
   const exec = await engine.call(what, () =>
     proxy.exec({ Cmd: ['/node', '/egress/proxy.js', 'deliver-credentials', CONTROL_SOCKET], AttachStdin: true, AttachStdout: true, AttachStderr: true, User: NOBODY }),
   );
@@ -166,15 +169,15 @@ export async function deliverCredentials(engine: Engine, container: string, valu
 export async function stopEgress(engine: Engine, container: string): Promise<void> {
   const names = egressNames(container);
   await Promise.all(
-    [names.proxy, names.forwarder].map((name) => engine.docker.getContainer(name).stop({ t: 2 }).catch(() => undefined)),
+    [names.proxy, names.forwarder].map((name) => engine.container(name).stop({ t: 2 }).catch(() => undefined)),
   );
 }
 
 /** Removes whatever exists of a sandbox's egress path. */
 export async function removeEgress(engine: Engine, container: string): Promise<void> {
   const names = egressNames(container);
-  await Promise.all([names.proxy, names.forwarder].map((name) => engine.docker.getContainer(name).remove({ force: true }).catch(() => undefined)));
-  await engine.docker.getVolume(names.volume).remove().catch(() => undefined);
+  await Promise.all([names.proxy, names.forwarder].map((name) => engine.removeContainer(name, 'Removing the egress proxy', { force: true }).catch(() => undefined)));
+  await engine.removeVolume(names.volume, 'Removing the egress volume').catch(() => undefined);
 }
 
 /**
@@ -182,7 +185,7 @@ export async function removeEgress(engine: Engine, container: string): Promise<v
  * bodies), so it can go into the sandbox's output as it is.
  */
 export async function egressLog(engine: Engine, container: string, options: { follow: boolean; signal?: AbortSignal }): Promise<Readable | undefined> {
-  const proxy = engine.docker.getContainer(egressNames(container).proxy);
+  const proxy = engine.container(egressNames(container).proxy);
   const exists = await proxy.inspect().then(() => true, () => false);
   if (!exists) return undefined;
   const logs = await engine.logs(proxy.id, options);

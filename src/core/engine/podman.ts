@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Engine, PODMAN_ROOTFUL_SOCKET, podmanInstalled } from './engine';
-import { SandboxError } from './errors';
+import { SandboxError } from '../errors';
 
 export interface StartedService {
   /** `unix:///...`: the address that answers now. */

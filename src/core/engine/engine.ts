@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import Docker from 'dockerode';
 import { PassThrough, Readable } from 'node:stream';
 import { demultiplex } from './demux';
-import { EngineUnavailableError, ImageError, SandboxError } from './errors';
+import { EngineUnavailableError, ImageError, SandboxError } from '../errors';
 
 export type EngineKind = 'docker' | 'podman';
 
@@ -153,7 +153,8 @@ export interface EngineOptions {
  * EngineUnavailableError that says how to start an engine.
  */
 export class Engine {
-  readonly docker: Docker;
+  /** dockerode's client: only the engine talks to it, so every call goes through its error translation. */
+  private readonly docker: Docker;
   readonly endpoint: string;
   readonly expect?: EngineKind;
   private readonly tried: string[];
@@ -329,6 +330,55 @@ export class Engine {
     return (await this.info()).kind === 'podman' ? `localhost/${name}` : name;
   }
 
+  /** A handle on a container by id or name; nothing is asked of the engine until it is used. */
+  container(idOrName: string): Docker.Container {
+    return this.docker.getContainer(idOrName);
+  }
+
+  /** The containers (running or not) that carry all of `labels` (`key=value`). */
+  listContainers(labels: string[]): Promise<Docker.ContainerInfo[]> {
+    return this.read('Listing containers', () => this.docker.listContainers({ all: true, filters: { label: labels } }));
+  }
+
+  inspectContainer(idOrName: string, what: string): Promise<Docker.ContainerInspectInfo> {
+    return this.read(what, () => this.docker.getContainer(idOrName).inspect());
+  }
+
+  /**
+   * Creates a container. Where the engine refuses `options` and `retry`, given the engine's own words for why,
+   * returns other options, those are tried once instead.
+   */
+  async createContainer(options: Docker.ContainerCreateOptions, what: string, retry?: (message: string) => Docker.ContainerCreateOptions | undefined): Promise<Docker.Container> {
+    try {
+      return await this.docker.createContainer(options);
+    } catch (error) {
+      const instead = retry?.(engineMessage(error));
+      if (!instead) throw this.translate(what, error);
+      return this.call(what, () => this.docker.createContainer(instead));
+    }
+  }
+
+  removeContainer(idOrName: string, what: string, options: { force?: boolean; v?: boolean }): Promise<void> {
+    return this.call(what, () => this.docker.getContainer(idOrName).remove(options) as Promise<void>);
+  }
+
+  inspectImage(ref: string, what: string): Promise<Docker.ImageInspectInfo> {
+    return this.call(what, () => this.docker.getImage(ref).inspect());
+  }
+
+  async createVolume(options: Docker.VolumeCreateOptions, what: string): Promise<void> {
+    await this.call(what, () => this.docker.createVolume(options));
+  }
+
+  removeVolume(name: string, what: string): Promise<void> {
+    return this.call(what, () => this.docker.getVolume(name).remove() as Promise<void>);
+  }
+
+  /** The engine's stream of container events for containers with all of `labels`, one JSON object a line. */
+  containerEvents(labels: string[], signal: AbortSignal): Promise<Readable> {
+    return this.call('Following engine events', async () => (await this.docker.getEvents({ filters: { type: ['container'], label: labels }, abortSignal: signal } as object)) as unknown as Readable);
+  }
+
   async imageId(ref: string): Promise<string | undefined> {
     try {
       const info = await this.docker.getImage(ref).inspect();
@@ -476,7 +526,7 @@ export function watchEngineEvents(
   const connect = async (): Promise<void> => {
     while (!signal.aborted) {
       try {
-        const stream = (await engine.docker.getEvents({ filters: { type: ['container'], label: labels }, abortSignal: signal } as object)) as unknown as Readable;
+        const stream = await engine.containerEvents(labels, signal);
         delay = 250;
         onConnection(true);
         await new Promise<void>((resolve) => {
@@ -500,12 +550,22 @@ export function watchEngineEvents(
           stream.on('close', resolve);
           stream.on('error', () => resolve());
         });
-        if (!signal.aborted) onConnection(false, new EngineUnavailableError(`The engine at ${engine.endpoint} closed its event stream.`));
+        if (signal.aborted) return;
+        onConnection(false, new EngineUnavailableError(`The engine at ${engine.endpoint} closed its event stream.`));
       } catch (error) {
         if (signal.aborted) return;
         onConnection(false, engine.translate('Following engine events', error));
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      // Cut short by the abort: a CLI that stops following exits at once, not after the wait.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        signal.addEventListener('abort', done, { once: true });
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
       delay = Math.min(delay * 2, 5000);
     }
   };

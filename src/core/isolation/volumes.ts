@@ -9,10 +9,10 @@
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
-import type { ContainerOrigins, VolumeMount } from './config';
-import { DOCKER_SOCKET, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from './engine';
-import { configErrorAt } from './errors';
-import type { ConfigOrigin, NextStep, SandboxError } from './errors';
+import type { ContainerOrigins, VolumeMount } from '../config/config';
+import { DOCKER_SOCKET, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from '../engine/engine';
+import { configErrorAt } from '../errors';
+import type { ConfigOrigin, NextStep, SandboxError } from '../errors';
 
 /** The editor setting that lists host folders volumes may come from outside the workspace. */
 export const ALLOWED_VOLUME_PATHS_SETTING = 'agentSandboxes.allowedVolumePaths';

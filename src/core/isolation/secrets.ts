@@ -7,7 +7,7 @@
 import { Transform } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { TransformCallback } from 'node:stream';
-import { SandboxError } from './errors';
+import { SandboxError } from '../errors';
 
 /** Where the secrets live inside the container: a tmpfs only the agent's user can read. */
 export const SECRETS_DIR = '/run/agent-sandbox/secrets';

@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GitError } from './errors';
+import { GitError } from '../errors';
 import { gitRaw, hardenedArgs } from './git';
-import { copySmallUntrustedFileSync, copyUntrustedFile, listUntrustedDir, readUntrustedFile, UntrustedFileError } from './untrusted';
+import { copySmallUntrustedFileSync, copyUntrustedFile, listUntrustedDir, readUntrustedFile, UntrustedFileError } from '../isolation/untrusted';
 
 /** HEAD and a loose ref hold one line; packed-refs one line a ref. */
 const MAX_REF_BYTES = 4096;
