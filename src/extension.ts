@@ -11,7 +11,7 @@ import { BASE_SCHEME, VIEW_ID } from './ui/ids';
 import { LogChannels } from './ui/logChannels';
 import { userPolicy } from './ui/policy';
 import { SandboxModel } from './ui/model';
-import { configPathSetting, engineHostSetting, engineSetting, SETTINGS_SECTION } from './ui/settings';
+import { agentStuckAfterSetting, configPathSetting, engineHostSetting, engineSetting, SETTINGS_SECTION } from './ui/settings';
 import { SandboxStatusBar } from './ui/statusBar';
 import { SandboxTreeProvider } from './ui/tree';
 
@@ -59,8 +59,8 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
   const policy = (): HostPolicy => userPolicy(settings(), context.secrets);
 
   const model = new SandboxModel(folder, engineSettings, configPath, log, policy);
-  const logs = new LogChannels(model, log);
-  const tree = new SandboxTreeProvider(model);
+  const logs = new LogChannels(model, log, () => agentStuckAfterSetting(settings()));
+  const tree = new SandboxTreeProvider(model, logs);
   const view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
   const buildOutput = vscode.window.createOutputChannel('Agent Sandboxes: Build');
   context.subscriptions.push(

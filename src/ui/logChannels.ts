@@ -1,9 +1,19 @@
 import * as vscode from 'vscode';
+import { isStuck, progressSummary } from '../core/agents/progress';
+import type { AgentProgress } from '../core/agents/progress';
+import type { AgentStreamReader } from '../core/agents/progress';
+import { COMMAND } from './ids';
 import type { SandboxModel } from './model';
 
 interface Stream {
   channel: vscode.OutputChannel;
   abort?: AbortController;
+  /** An agent preset's event stream, read as it comes: where the agent is. */
+  reader?: AgentStreamReader;
+  /** When this window began following it, for telling a stuck agent. */
+  since?: number;
+  /** What the user was told already: the verdict, or that it is stuck. */
+  told?: 'result' | 'stuck';
   /** The end of what the channel holds (VS Code cannot read a channel back), for copying and checking. */
   tail: string;
 }
@@ -18,11 +28,18 @@ const TAIL_LIMIT = 1024 * 1024;
 export class LogChannels implements vscode.Disposable {
   private readonly streams = new Map<string, Stream>();
   private readonly subscription: vscode.Disposable;
+  private readonly progressEmitter = new vscode.EventEmitter<string>();
+  /** Fires with a sandbox's name when its agent preset's progress changed. */
+  readonly onDidChangeProgress = this.progressEmitter.event;
+  private readonly stuckTimer: NodeJS.Timeout;
 
   constructor(
     private readonly model: SandboxModel,
     private readonly log: vscode.LogOutputChannel,
+    /** Seconds without an event after which an agent counts as stuck. */
+    private readonly stuckAfterSeconds: () => number = () => 300,
   ) {
+    this.stuckTimer = setInterval(() => this.checkStuck(), 10_000);
     this.subscription = model.onDidSandboxEvent(({ name, action }) => {
       // A restart sends `start` too: attaching on both would read the log twice.
       if (action === 'start') void this.attach(name);
@@ -38,6 +55,11 @@ export class LogChannels implements vscode.Disposable {
   /** The last megabyte of what the sandbox's channel shows. */
   received(name: string): string {
     return this.streams.get(name)?.tail ?? '';
+  }
+
+  /** Where an agent preset's agent is, as its followed output says; undefined for other sandboxes. */
+  progress(name: string): AgentProgress | undefined {
+    return this.streams.get(name)?.reader?.progress;
   }
 
   isAttached(name: string): boolean {
@@ -70,11 +92,15 @@ export class LogChannels implements vscode.Disposable {
     stream.tail = '';
     try {
       const logs = await core.logs(name, { follow: true, signal: abort.signal });
+      stream.reader = logs.transcript?.reader;
+      stream.since = Date.now();
+      stream.told = undefined;
       const append = (chunk: Buffer) => {
         if (abort.signal.aborted) return;
         const text = chunk.toString('utf8');
         stream!.channel.append(text);
         stream!.tail = (stream!.tail + text).slice(-TAIL_LIMIT);
+        if (stream!.reader) this.progressChanged(name, stream!);
       };
       logs.stdout.on('data', append);
       logs.stderr.on('data', append);
@@ -104,7 +130,37 @@ export class LogChannels implements vscode.Disposable {
     this.streams.delete(name);
   }
 
+  /** Tells the tree, and the user once the stream gives its verdict (from a follow that saw the agent run). */
+  private progressChanged(name: string, stream: Stream): void {
+    this.progressEmitter.fire(name);
+    const progress = stream.reader?.progress;
+    if (!progress?.result || stream.told === 'result') return;
+    stream.told = 'result';
+    const { verdict } = progress.result;
+    const text = `${name}: ${progressSummary(progress)}`;
+    const show = verdict === 'success' ? vscode.window.showInformationMessage : verdict === 'denied' ? vscode.window.showWarningMessage : vscode.window.showErrorMessage;
+    void show(text, 'Review Changes', 'Show Logs').then((choice) => {
+      if (choice === 'Review Changes') void vscode.commands.executeCommand(COMMAND.reviewChanges, name);
+      if (choice === 'Show Logs') void this.show(name);
+    });
+  }
+
+  private checkStuck(): void {
+    const after = this.stuckAfterSeconds() * 1000;
+    for (const [name, stream] of this.streams) {
+      const progress = stream.reader?.progress;
+      if (!progress || !stream.abort || stream.told || !isStuck(progress, Date.now(), after, stream.since)) continue;
+      stream.told = 'stuck';
+      this.progressEmitter.fire(name);
+      void vscode.window.showWarningMessage(`${name}: the agent has reported nothing for ${Math.round(after / 1000)} s.`, 'Show Logs').then((choice) => {
+        if (choice) void this.show(name);
+      });
+    }
+  }
+
   dispose(): void {
+    clearInterval(this.stuckTimer);
+    this.progressEmitter.dispose();
     this.subscription.dispose();
     for (const name of [...this.streams.keys()]) this.close(name);
   }

@@ -3,6 +3,8 @@ import * as vscode from 'vscode';
 import { engineName } from '../core/engine/engine';
 import type { PublishedPort } from '../core/sandboxes';
 import type { ChangedFile } from '../core/git/worktrees';
+import { progressSummary } from '../core/agents/progress';
+import type { AgentProgress } from '../core/agents/progress';
 import { COMMAND } from './ids';
 import type { SandboxModel, SandboxView } from './model';
 
@@ -10,14 +12,18 @@ export type TreeNode = SandboxNode | SummaryNode | ChangeNode | PortNode | ExitN
 
 export class SandboxNode {
   readonly kind = 'sandbox';
-  constructor(readonly sandbox: SandboxView) {}
+  constructor(
+    readonly sandbox: SandboxView,
+    readonly progress?: AgentProgress,
+  ) {}
 
   getTreeItem(): vscode.TreeItem {
     const s = this.sandbox;
     const item = new vscode.TreeItem(s.name, vscode.TreeItemCollapsibleState.Collapsed);
     item.id = `sandbox:${s.name}`;
     // The state first: a narrow side bar cuts the description from the end.
-    item.description = [stateLabel(s), s.agent, s.branch].filter(Boolean).join(' · ');
+    // An agent preset's step ("editing src/app.ts · turn 3") says more than its branch.
+    item.description = [stateLabel(s), s.agent, this.progress ? progressSummary(this.progress) : s.branch].filter(Boolean).join(' · ');
     item.iconPath = stateIcon(s);
     item.contextValue = `sandbox.${s.pending ? 'building' : s.state}${s.containerId ? '.container' : ''}`;
     item.tooltip = tooltip(s);
@@ -125,8 +131,14 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<TreeNode>, v
   readonly onDidChangeTreeData = this.emitter.event;
   private readonly subscription: vscode.Disposable;
 
-  constructor(private readonly model: SandboxModel) {
+  private readonly progressSubscription: vscode.Disposable | undefined;
+
+  constructor(
+    private readonly model: SandboxModel,
+    private readonly progress?: { progress(name: string): AgentProgress | undefined; onDidChangeProgress: vscode.Event<string> },
+  ) {
     this.subscription = model.onDidChange(() => this.emitter.fire(undefined));
+    this.progressSubscription = progress?.onDidChangeProgress(() => this.emitter.fire(undefined));
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
@@ -134,12 +146,13 @@ export class SandboxTreeProvider implements vscode.TreeDataProvider<TreeNode>, v
   }
 
   getChildren(node?: TreeNode): TreeNode[] {
-    if (!node) return this.model.list.map((s) => new SandboxNode(s));
+    if (!node) return this.model.list.map((s) => new SandboxNode(s, this.progress?.progress(s.name)));
     return node.kind === 'sandbox' ? node.getChildren() : [];
   }
 
   dispose(): void {
     this.subscription.dispose();
+    this.progressSubscription?.dispose();
     this.emitter.dispose();
   }
 }

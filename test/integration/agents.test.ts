@@ -97,6 +97,8 @@ describe('agent presets, with the real CLIs', () => {
       Cmd: ['node', '/model-server.js'],
       Env: ['MODEL_SERVER_LISTEN=0.0.0.0:8080'],
       Labels: { 'dev.agent-sandboxes.test-host': 'model' },
+      // Podman's rootful default raises nofile past what this machine lets a container set.
+      HostConfig: { Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }, { Name: 'nproc', Soft: 1024, Hard: 1024 }] },
     });
     removeModel = () => model.remove({ force: true }).then(() => undefined, () => undefined);
     await model.start();
