@@ -1166,3 +1166,29 @@ secrets = ["NPM_TOKEN", "ANTHROPIC_API_KEY"]
     expectError('[sandbox.container]\nsecrets = ["TOKEN"]\nenv = { TOKEN = "x" }\n', { line: 3, key: 'sandbox.container.env', detail: /TOKEN is listed in secrets/ });
   });
 });
+
+describe('agent presets in sandbox.toml', () => {
+  test('a preset role gets its environment under its own, an allowlist, and its choices', () => {
+    const config = load('[agents.claude]\npreset = "claude-code"\nversion = "2.1.197"\nmodel = "claude-sonnet-4-5"\nenv = { DISABLE_AUTOUPDATER = "0", MINE = "1" }\nallow = ["registry.npmjs.org"]\n');
+    const role = config.agents.claude;
+    assert.equal(role.agent?.preset, 'claude-code');
+    assert.equal(role.agent?.version, '2.1.197');
+    assert.equal(role.agent?.model, 'claude-sonnet-4-5');
+    assert.equal(role.container.env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, '1');
+    assert.equal(role.container.env.DISABLE_AUTOUPDATER, '0', "the role's own env wins key by key");
+    assert.equal(role.container.env.MINE, '1');
+    assert.deepEqual(role.container.allow, ['registry.npmjs.org']);
+    assert.deepEqual(load('[agents.codex]\npreset = "codex"\n').agents.codex.container.allow, [], 'a preset always has the allowlist');
+  });
+
+  test('bad input names the file, line and key: an unknown preset, a bad version, a credential the preset does not take, the key handed in', () => {
+    expectError('[agents.a]\npreset = "claude"\n', { line: 2, key: 'agents.a.preset', detail: /expected one of "claude-code", "codex", "gemini", "aider", "opencode", got "claude"/ });
+    expectError('[agents.a]\npreset = "codex"\nversion = "1.0; rm -rf /"\n', { line: 3, key: 'agents.a.version', detail: /expected a version/ });
+    expectError('[agents.a]\npreset = "codex"\ncredential = "ANTHROPIC_API_KEY"\n', { line: 3, key: 'agents.a.credential', detail: /takes "OPENAI_API_KEY"/ });
+    expectError('[agents.a]\npreset = "claude-code"\nsecrets = ["ANTHROPIC_API_KEY"]\n', { line: 3, key: 'agents.a.secrets', detail: /keeps it outside the sandbox/ });
+    expectError('[agents.a]\npreset = "claude-code"\nenv = { ANTHROPIC_API_KEY = "sk" }\n', { line: 3, key: 'agents.a.env', detail: /never in this file/ });
+    expectError('[agents.a]\npreset = "claude-code"\nnetwork = "none"\n', { line: 2, key: 'agents.a.preset', detail: /needs network = "nat"/ });
+    expectError('[agents.a]\nversion = "1.0.0"\n', { line: 2, key: 'agents.a.version', detail: /belongs to an agent preset/ });
+    expectError('[agents.a]\npreset = "aider"\nversion = "1.0.0"\n', { line: 3, key: 'agents.a.version', detail: /comes with the role's image/ });
+  });
+});
