@@ -5,7 +5,7 @@ import { version } from '../../package.json';
 import { addPresetRole } from '../core/agents/starter';
 import { progressSummary } from '../core/agents/progress';
 import type { AgentProgress } from '../core/agents/progress';
-import { CONFIG_FILE_NAME, formatWarning } from '../core/config/config';
+import { CONFIG_FILE_NAME, formatWarning } from '../core/config/model';
 import { SandboxError } from '../core/errors';
 import { errorForTerminal } from './errors';
 import { Sandboxes } from '../core/sandboxes';

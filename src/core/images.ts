@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import ignore from '@balena/dockerignore';
 import * as tar from 'tar-stream';
-import type { ContainerSettings } from './config/config';
+import type { ContainerSettings } from './config/model';
 import type { Engine, OutputSink } from './engine/engine';
 import { ImageError } from './errors';
 import { LABEL } from './engine/labels';

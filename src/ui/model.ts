@@ -1,7 +1,7 @@
 import { mkdirSync, watch } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { SandboxConfig } from '../core/config/config';
+import type { SandboxConfig } from '../core/config/model';
 import type { EngineKind, EngineSelection, EngineVersion } from '../core/engine/engine';
 import { ConfigError, EngineUnavailableError, GitError } from '../core/errors';
 import { Sandboxes } from '../core/sandboxes';

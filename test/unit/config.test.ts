@@ -5,17 +5,10 @@ import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'smol-toml';
-import {
-  CONFIG_FILE_NAME,
-  DEFAULT_AGENT,
-  formatKeyPath,
-  formatWarning,
-  loadConfig,
-  locateKey,
-  MAX_CONFIG_BYTES,
-  parseConfig,
-} from '../../src/core/config/config';
-import type { ContainerSettings, SandboxConfig } from '../../src/core/config/config';
+import { loadConfig, parseConfig } from '../../src/core/config/config';
+import { formatKeyPath, locateKey } from '../../src/core/config/keyLines';
+import { CONFIG_FILE_NAME, DEFAULT_AGENT, formatWarning, MAX_CONFIG_BYTES } from '../../src/core/config/model';
+import type { ContainerSettings, SandboxConfig } from '../../src/core/config/model';
 import { ConfigError } from '../../src/core/errors';
 import { formatSize, parseSize } from '../../src/core/config/sizes';
 

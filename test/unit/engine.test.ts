@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { AgentRole } from '../../src/core/config/config';
+import type { AgentRole } from '../../src/core/config/model';
 import { allowedEngineHostsFromEnv, chooseEndpoint, effectiveSelection, Engine, engineHostAllowed, normalizeEvent, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from '../../src/core/engine/engine';
 import { EngineUnavailableError, SandboxError } from '../../src/core/errors';
 import type { EngineEvent, EngineInfo } from '../../src/core/engine/engine';

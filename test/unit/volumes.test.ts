@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { VolumeMount } from '../../src/core/config/config';
+import type { VolumeMount } from '../../src/core/config/model';
 import { ConfigError, SandboxError } from '../../src/core/errors';
 import { errorForTerminal } from '../../src/cli/errors';
 import { presentError } from '../../src/ui/errors';

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { AgentPresetChoice } from '../config/config';
+import type { AgentPresetChoice } from '../config/model';
 import type { Engine, OutputSink } from '../engine/engine';
 import { SandboxError } from '../errors';
 import { PROXY_URL } from '../isolation/egress';

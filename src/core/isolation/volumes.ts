@@ -9,7 +9,7 @@
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
-import type { ContainerOrigins, VolumeMount } from '../config/config';
+import type { ContainerOrigins, VolumeMount } from '../config/model';
 import { DOCKER_SOCKET, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from '../engine/engine';
 import { configErrorAt } from '../errors';
 import type { ConfigOrigin, NextStep, SandboxError } from '../errors';

@@ -1,6 +1,6 @@
 /** The command that stores an agent's secret in the editor's secret storage. */
 import * as vscode from 'vscode';
-import { ENV_NAME } from '../../core/config/config';
+import { ENV_NAME } from '../../core/config/model';
 import { SandboxError } from '../../core/errors';
 import { secretKey } from '../secrets';
 import type { CommandContext } from './context';
