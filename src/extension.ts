@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { engineName } from './core/engine/engine';
 import { errorMessage } from './core/errors';
-import type { HostPolicy } from './core/sandboxes';
+import type { HostPolicy } from './core/sandbox/policy';
 import { BaseContentProvider } from './ui/baseContent';
 import { registerCommands } from './ui/commands/table';
 import { ConfigDiagnostics } from './ui/diagnostics';

@@ -10,7 +10,7 @@ import { SandboxError } from '../core/errors';
 import { errorForTerminal } from './errors';
 import { Sandboxes } from '../core/sandboxes';
 import { SandboxWatcher } from '../core/watcher';
-import type { SandboxInfo } from '../core/sandboxes';
+import type { SandboxInfo } from '../core/sandbox/records';
 import { skippedNote } from '../core/git/capture';
 import { describeSyncResult, SYNC_MODES } from '../core/git/sync';
 import type { ConflictPolicy, SyncMode } from '../core/git/sync';

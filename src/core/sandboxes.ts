@@ -1,157 +1,52 @@
+/**
+ * The one facade the front ends call: the sandboxes of a workspace and everything done to them. Below it: the
+ * container's specification (sandbox/container.ts), commands run inside (sandbox/exec.ts), records
+ * (sandbox/records.ts), the user's policy (sandbox/policy.ts), and the engine, git, isolation, config and agent
+ * parts in their folders.
+ */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import type { Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { loadConfig } from './config/config';
 import { originsOf, roleNamed } from './config/model';
 import type { AgentRole, ContainerSettings, SandboxConfig } from './config/model';
-import { demultiplex } from './engine/demux';
-import { ALLOWED_ENGINE_HOSTS_ENV, ALLOWED_ENGINE_HOSTS_SETTING, allowedEngineHostsFromEnv, effectiveSelection, Engine, engineHostAllowed } from './engine/engine';
+import { effectiveSelection, Engine } from './engine/engine';
 import type { EngineInfo, EngineKind, EngineSelection, OutputSink } from './engine/engine';
-import { configErrorAt, ConflictError, SandboxError, SandboxNotFoundError } from './errors';
+import { ConflictError, SandboxError, SandboxNotFoundError } from './errors';
 import { ensureImage, imageNamePart } from './images';
 import { LABEL } from './engine/labels';
 import { sandboxUlimits } from './engine/ulimits';
-import type { Ulimit } from './engine/ulimits';
 import { agentUserFor } from './isolation/user';
 import type { AgentUser } from './isolation/user';
-import { agentIdentity, CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS, Repository, validateSandboxName } from './git/worktrees';
+import { agentIdentity, Repository, validateSandboxName } from './git/worktrees';
 import { captureAgentWork, changesBetween, diffAgentWork } from './git/capture';
 import type { AgentWork } from './git/capture';
 import { syncAgentWork } from './git/sync';
 import type { SyncOptions, SyncResult } from './git/sync';
 import { withLock } from './lock';
-import { agentEgressSettings, createEgress, deliverCredentials, egressLog, removeEgress, startEgress, stopEgress } from './isolation/egress';
+import { createEgress, deliverCredentials, egressLog, removeEgress, startEgress, stopEgress } from './isolation/egress';
 import { editorHazards } from './isolation/hazards';
 import type { HazardReport } from './isolation/hazards';
-import { environmentSecrets, knownSecrets, resolveSecrets, SecretMask, secretsEntrypoint, secretsScript, secretsWriter, SECRETS_DIR } from './isolation/secrets';
-import type { SecretSource } from './isolation/secrets';
-import { allowedVolumePathsFromEnv, checkBuildSources, checkVolumes, defaultEngineSockets, hostToolFolders } from './isolation/volumes';
+import { knownSecrets, resolveSecrets, SecretMask, secretsScript, secretsWriter } from './isolation/secrets';
+import { checkBuildSources, checkVolumes, defaultEngineSockets, hostToolFolders } from './isolation/volumes';
 import type { VolumePolicy } from './isolation/volumes';
 import { podmanSeccompOption } from './engine/seccomp';
 import type { ChangedFile, GitIdentity, WorktreePaths } from './git/worktrees';
-import { agentCredential, prepareAgent, providerEndpoints, PROVIDER_ENDPOINTS_ENV } from './agents/launch';
-import type { AgentLaunch, AgentRecord } from './agents/launch';
+import { agentCredential, prepareAgent } from './agents/launch';
+import type { AgentLaunch } from './agents/launch';
 import { presetNamed } from './agents/presets';
 import { AgentTranscript } from './agents/progress';
 import type { AgentProgress } from './agents/progress';
-
-export const WORKSPACE_IN_CONTAINER = '/workspace';
-const AGENT_HOME = '/home/agent';
-
-export type SandboxState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | 'removing' | 'missing';
-
-export interface PublishedPort {
-  containerPort: number;
-  protocol: string;
-  hostIp: string;
-  hostPort: number;
-}
-
-export interface SandboxInfo {
-  name: string;
-  state: SandboxState;
-  agent: string;
-  branch: string;
-  base: string;
-  /** The branch's tip on the host, after importing the agent's commits. */
-  head?: string;
-  /** Why the agent's latest commits could not be imported (see Repository.importAgentCommits), if they could not. */
-  importError?: string;
-  worktree: string;
-  task: string;
-  containerId?: string;
-  image?: string;
-  exitCode?: number;
-  /** The engine killed the agent for exceeding its memory limit. */
-  oomKilled?: boolean;
-  /** none, nat, host or allowlist, as the container was created. */
-  network?: string;
-  /** With an allowlist: the host names the agent may reach. */
-  allow?: string[];
-  limits?: { cpus: number; memoryBytes: number; pids: number };
-  ports: PublishedPort[];
-  createdAt: string;
-  /** The engine the sandbox runs on (its container's); for one whose container is gone, the engine it was made on. */
-  engine?: EngineKind;
-  /** The agent preset it runs, and how its credential is held (never the value). */
-  preset?: AgentRecord;
-}
-
-/** What the host keeps of a sandbox beside its worktree, readable without the engine. */
-export interface SandboxRecord {
-  name: string;
-  agent: string;
-  branch: string;
-  base: string;
-  task: string;
-  image: string;
-  container: string;
-  createdAt: string;
-  /** The engine it was made on. */
-  engine?: EngineKind;
-  /** The role's agent preset, as it was launched. */
-  preset?: AgentRecord;
-}
-
-/** Where a command run in a sandbox reads and writes; with `tty`, stdout gets both streams. */
-export interface ExecIo {
-  stdin?: Readable;
-  stdout: Writable;
-  stderr: Writable;
-  tty?: boolean;
-}
-
-export interface InteractiveSession {
-  input: Writable;
-  output: Readable;
-  resize(columns: number, rows: number): Promise<unknown>;
-  exitCode: Promise<number>;
-}
-
-/**
- * What only the user decides, never sandbox.toml (which an agent's synced change could rewrite): where
- * volumes outside the workspace may come from, whether the agent gets the engine's socket, and where
- * secrets' values come from.
- */
-export interface HostPolicy {
-  /** Host folders volumes may mount from outside the workspace (agentSandboxes.allowedVolumePaths). */
-  allowedVolumePaths: string[];
-  /** Hands the agent the engine's socket, and with it the host (agentSandboxes.dangerouslyExposeEngineSocket). */
-  exposeEngineSocket: boolean;
-  secrets: SecretSource;
-  /** Extra `name:address` entries for the egress proxy's /etc/hosts (split-horizon names; test hosts). */
-  egressHosts: string[];
-  /** Engine addresses sandbox.toml's engine_host may name beyond this machine's own (agentSandboxes.allowedEngineHosts). */
-  allowedEngineHosts: string[];
-  /** sandbox.toml may ask for `network = "host"` (agentSandboxes.allowHostNetwork). */
-  allowHostNetwork: boolean;
-  /** sandbox.toml may publish ports on addresses other than loopback (agentSandboxes.allowPublicPorts). */
-  allowPublicPorts: boolean;
-  /** Where each provider's credential route forwards to, in place of the preset's (agentSandboxes.providerEndpoints). */
-  providerEndpoints: Record<string, string>;
-}
-
-/** The user's consent, on the command line, to sandbox.toml's `network = "host"`. */
-export const ALLOW_HOST_NETWORK_ENV = 'AGENT_SANDBOX_ALLOW_HOST_NETWORK';
-/** The user's consent, on the command line, to ports published on addresses other than loopback. */
-export const ALLOW_PUBLIC_PORTS_ENV = 'AGENT_SANDBOX_ALLOW_PUBLIC_PORTS';
-
-/** The policy of a command-line run: the environment says it. */
-export function environmentPolicy(env: NodeJS.ProcessEnv = process.env): HostPolicy {
-  return {
-    allowedVolumePaths: allowedVolumePathsFromEnv(env),
-    exposeEngineSocket: env.AGENT_SANDBOX_DANGEROUSLY_EXPOSE_ENGINE_SOCKET === '1',
-    secrets: environmentSecrets(env),
-    egressHosts: (env.AGENT_SANDBOX_EGRESS_HOSTS ?? '').split(',').map((entry) => entry.trim().replace('=', ':')).filter(Boolean),
-    allowedEngineHosts: allowedEngineHostsFromEnv(env),
-    allowHostNetwork: env[ALLOW_HOST_NETWORK_ENV] === '1',
-    allowPublicPorts: env[ALLOW_PUBLIC_PORTS_ENV] === '1',
-    providerEndpoints: providerEndpoints((env[PROVIDER_ENDPOINTS_ENV] ?? '').split(',').map((e) => e.trim()).filter(Boolean), PROVIDER_ENDPOINTS_ENV),
-  };
-}
+import { containerOptions, WORKSPACE_IN_CONTAINER } from './sandbox/container';
+import type { ContainerExtras } from './sandbox/container';
+import { execIn, execInteractive } from './sandbox/exec';
+import type { ExecIo, InteractiveSession } from './sandbox/exec';
+import { checkEngineHost, checkNetworkExposure, environmentPolicy } from './sandbox/policy';
+import type { HostPolicy } from './sandbox/policy';
+import { networkName, readRecord, sandboxState } from './sandbox/records';
+import type { SandboxInfo, SandboxRecord } from './sandbox/records';
 
 export interface UpOptions {
   name: string;
@@ -364,7 +259,7 @@ export class Sandboxes {
     const what = `Handing the secrets to "${name}"`;
     const output: Buffer[] = [];
     const collect = new PassThrough().on('data', (chunk: Buffer) => output.push(chunk));
-    const code = await this.execIn(name, container, secretsWriter(), { stdin: Readable.from([secretsScript(secrets)]), stdout: collect, stderr: collect }, what);
+    const code = await execIn(this.engine, this.agentUser, name, container, secretsWriter(), { stdin: Readable.from([secretsScript(secrets)]), stdout: collect, stderr: collect }, what);
     if (code !== 0) throw new SandboxError(`${what} failed (exit ${code}): ${Buffer.concat(output).toString('utf8').trim()}`, 'Secrets need /bin/sh in the image.');
   }
 
@@ -600,55 +495,10 @@ export class Sandboxes {
    * stdin is passed through when given.
    */
   async exec(name: string, command: string[], io: ExecIo): Promise<number> {
-    return this.execIn(name, await this.container(name), command, io, `Running a command in "${name}"`);
+    return execIn(this.engine, this.agentUser, name, await this.container(name), command, io, `Running a command in "${name}"`);
   }
 
-  private async execIn(name: string, container: Docker.Container, command: string[], io: ExecIo, what: string): Promise<number> {
-    const exec = await this.execCall(name, container, what, () =>
-      container.exec({
-        Cmd: command,
-        AttachStdin: Boolean(io.stdin),
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: Boolean(io.tty),
-        User: `${this.agentUser.uid}:${this.agentUser.gid}`,
-        WorkingDir: WORKSPACE_IN_CONTAINER,
-      }),
-    );
-    const stream = await this.engine.call(what, () => exec.start({ hijack: true, stdin: Boolean(io.stdin), Tty: Boolean(io.tty) }));
-    const ended = new Promise<void>((resolve) => {
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', () => resolve());
-    });
-    if (io.tty) stream.pipe(io.stdout, { end: false });
-    else demultiplex(stream, io.stdout, io.stderr);
-    if (io.stdin) {
-      io.stdin.pipe(stream, { end: false });
-      // Half-close on the end of stdin so the command sees EOF, while its output keeps coming.
-      io.stdin.on('end', () => (stream as unknown as { end(): void }).end());
-    }
-    await ended;
-    io.stdin?.unpipe(stream);
-    const result = await exec.inspect();
-    return result.ExitCode ?? 1;
-  }
 
-  /**
-   * Creates an exec session. A stopped sandbox refuses one in each engine's words (Docker: "is not running",
-   * Podman: "container state improper"): say it in ours.
-   */
-  private async execCall<T>(name: string, container: Docker.Container, what: string, create: () => Promise<T>): Promise<T> {
-    try {
-      return await create();
-    } catch (error) {
-      const state = await container.inspect().then((c) => sandboxState(c.State.Status), () => undefined);
-      if (state && state !== 'running') {
-        throw new ConflictError(`${what}: the sandbox is not running (it is ${state}).`, 'Start it first.', [{ do: 'start-sandbox', sandbox: name }]);
-      }
-      throw this.engine.translate(what, error);
-    }
-  }
 
   async restart(name: string): Promise<void> {
     const container = await this.container(name);
@@ -755,239 +605,7 @@ export class Sandboxes {
 
   /** An interactive command with a terminal in the running sandbox, for an editor's terminal to drive. */
   async execInteractive(name: string, command: string[], size: { columns: number; rows: number }): Promise<InteractiveSession> {
-    const container = await this.container(name);
-    const what = `Opening a shell in "${name}"`;
-    const exec = await this.execCall(name, container, what, () =>
-      container.exec({
-        Cmd: command,
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: true,
-        User: `${this.agentUser.uid}:${this.agentUser.gid}`,
-        WorkingDir: WORKSPACE_IN_CONTAINER,
-        Env: [`HOME=${AGENT_HOME}`, 'TERM=xterm-256color'],
-      }),
-    );
-    const stream = await this.engine.call(what, () => exec.start({ hijack: true, stdin: true, Tty: true }));
-    const resize = (columns: number, rows: number) => exec.resize({ w: columns, h: rows }).catch(() => undefined);
-    void resize(size.columns, size.rows);
-    const exitCode = new Promise<number>((resolve) => {
-      const finish = () => exec.inspect().then((r) => resolve(r.ExitCode ?? 0), () => resolve(1));
-      stream.on('end', finish);
-      stream.on('close', finish);
-      stream.on('error', finish);
-    });
-    return { input: stream, output: stream, resize, exitCode };
-  }
-}
-
-/**
- * Refuses what would open the machine's network to or for the agent without the user's consent: the host's
- * network (its loopback services and abstract unix sockets: D-Bus, X11, containerd's shim), and ports
- * published on an address other than loopback (reachable from other machines).
- */
-export function checkNetworkExposure(settings: ContainerSettings, policy: Pick<HostPolicy, 'allowHostNetwork' | 'allowPublicPorts'>): void {
-  const origins = originsOf(settings);
-  if (settings.network === 'host' && !policy.allowHostNetwork) {
-    throw configErrorAt(
-      origins.network,
-      'network = "host" gives the agent this machine\'s own network: every service listening on its loopback (databases, an engine\'s TCP API, development servers) and its abstract unix sockets (D-Bus, X11, containerd\'s shim), which no container should reach',
-      'Use network = "nat" (with ports to publish) or "none"; or, if you mean it, allow it (only your own settings can).',
-      [{ do: 'allow', setting: 'agentSandboxes.allowHostNetwork', env: ALLOW_HOST_NETWORK_ENV, value: '1' }],
-    );
-  }
-  if (settings.network !== 'nat' || settings.allow !== undefined || policy.allowPublicPorts) return;
-  const open = settings.ports.find((port) => !isLoopback(port.hostIp));
-  if (open) {
-    throw configErrorAt(
-      origins.ports,
-      `the port ${open.containerPort}/${open.protocol} is published on ${open.hostIp}, where other machines reach what the agent serves (its files, its secrets)`,
-      `Publish on loopback (write the port without an address: "${open.hostPort ?? ''}${open.hostPort ? ':' : ''}${open.containerPort}"); or, if you mean it, allow it (only your own settings can).`,
-      [{ do: 'allow', setting: 'agentSandboxes.allowPublicPorts', env: ALLOW_PUBLIC_PORTS_ENV, value: '1' }],
-    );
-  }
-}
-
-function isLoopback(address: string): boolean {
-  return /^127\./.test(address) || address === '::1' || /^::ffff:127\./i.test(address);
-}
-
-/**
- * Refuses an engine only the repository named: sandbox.toml's engine_host, in force (the user's settings name
- * no engine), that is none of this machine's own engines and that the user did not allow. Nothing has been
- * sent to it yet: not the build context, the task or the secrets, not even a ping.
- */
-function checkEngineHost(config: SandboxConfig, selection: EngineSelection, settings: Partial<EngineSelection> | undefined, policy: HostPolicy): void {
-  const host = config.engineHost;
-  if (host === undefined || selection.host !== host || settings?.host?.trim() === host) return;
-  if (engineHostAllowed(host, policy.allowedEngineHosts)) return;
-  throw configErrorAt(
-    config.engineHostOrigin,
-    `the engine ${host} is named by the repository only: it is none of this machine's own engines (DOCKER_HOST, Docker's or Podman's socket) and you have not allowed it, and an engine receives the build context, the task and the secrets`,
-    'If you trust it, allow it or choose the engine yourself (only your own settings can). Otherwise remove engine_host from sandbox.toml.',
-    [{ do: 'allow', setting: ALLOWED_ENGINE_HOSTS_SETTING, env: ALLOWED_ENGINE_HOSTS_ENV, value: host }],
-  );
-}
-
-/**
- * What the engine is asked to create. Where Docker and Podman differ, `engine` decides: the tmpfs home's owner
- * (Docker: uid=/gid= options; Podman: `U`, the container's user), the user namespace (rootless Podman:
- * keep-id, so the agent's files in the worktree belong to the host user), SELinux relabelling of the mounts
- * this makes (`z`, where SELinux is enforced) and NAT (rootless Podman: slirp4netns). Ulimits are explicit
- * on both, at or under the machine's hard limits.
- */
-export function containerOptions(
-  record: SandboxRecord,
-  role: AgentRole,
-  paths: WorktreePaths,
-  repo: Pick<Repository, 'root' | 'commonDir'>,
-  user: AgentUser,
-  engine: EngineInfo,
-  ulimits: Ulimit[] = sandboxUlimits(),
-  extras: ContainerExtras = {},
-): Docker.ContainerCreateOptions {
-  const settings = role.container;
-  const egress = settings.allow !== undefined ? agentEgressSettings(record.container) : undefined;
-  const podman = engine.kind === 'podman';
-  // A tmpfs only the agent's user can use. Podman refuses uid=/gid= on a tmpfs; its `U` gives it to the container's user.
-  const agentsTmpfs = (options: string) => (podman ? `${options},U,mode=0700` : `${options},uid=${user.uid},gid=${user.gid},mode=0700`);
-  // Relabel only what Agent Sandboxes mounts for itself: the user's own volumes may be system folders.
-  const relabel = engine.selinux ? ',z' : '';
-  const exposed: Record<string, object> = {};
-  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const port of settings.ports) {
-    const key = `${port.containerPort}/${port.protocol}`;
-    exposed[key] = {};
-    (bindings[key] ??= []).push({ HostIp: port.hostIp, HostPort: port.hostPort ? String(port.hostPort) : '' });
-  }
-  const env = {
-    HOME: AGENT_HOME,
-    ...settings.env,
-    ...egress?.env,
-    ...extras.agent?.env,
-    ...(extras.engineSocket ? { DOCKER_HOST: 'unix:///var/run/docker.sock' } : {}),
-    SANDBOX_NAME: record.name,
-    SANDBOX_AGENT: record.agent,
-    SANDBOX_TASK: record.task,
-  };
-  return {
-    name: record.container,
-    Image: record.image,
-    ...(extras.secrets ? { Entrypoint: secretsEntrypoint(), Cmd: [...extras.secrets.entrypoint, ...extras.secrets.cmd] } : { Cmd: extras.agent?.command ?? role.command }),
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    User: `${user.uid}:${user.gid}`,
-    WorkingDir: WORKSPACE_IN_CONTAINER,
-    ExposedPorts: exposed,
-    Labels: {
-      [LABEL.managed]: 'true',
-      [LABEL.workspace]: repo.root,
-      [LABEL.name]: record.name,
-      [LABEL.agent]: record.agent,
-      [LABEL.branch]: record.branch,
-      [LABEL.base]: record.base,
-      [LABEL.worktree]: paths.worktree,
-      ...(settings.allow !== undefined ? { [LABEL.allow]: settings.allow.join(',') } : {}),
-    },
-    HostConfig: {
-      Binds: [
-        `${paths.worktree}:${WORKSPACE_IN_CONTAINER}:rw${relabel}`,
-        // The agent's git sees its private git dir, never the host's .git (hooks, config, other branches).
-        `${paths.gitFile}:${WORKSPACE_IN_CONTAINER}/.git:ro${relabel}`,
-        `${paths.privateGitDir}:${CONTAINER_GIT_DIR}:rw${relabel}`,
-        `${path.join(repo.commonDir, 'objects')}:${CONTAINER_HOST_OBJECTS}:ro${relabel}`,
-        ...settings.volumes.map((v) => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`),
-        ...(extras.engineSocket ? [`${extras.engineSocket.path}:/var/run/docker.sock`] : []),
-        ...(extras.agent?.binds ?? []),
-      ],
-      ...(extras.engineSocket ? { GroupAdd: [String(extras.engineSocket.gid)] } : {}),
-      Tmpfs: {
-        [AGENT_HOME]: agentsTmpfs('rw,exec'),
-        // Secrets live in memory only, readable by the agent's user alone.
-        ...(extras.secrets ? { [SECRETS_DIR]: agentsTmpfs('rw,noexec,nosuid,size=1m') } : {}),
-      },
-      // Rootless Podman maps container uids to subordinate ids: keep-id maps the host user to itself.
-      ...(podman && engine.rootless ? { UsernsMode: 'keep-id' } : {}),
-      NetworkMode: egress ? egress.networkMode : settings.network === 'nat' ? (podman && engine.rootless ? 'slirp4netns' : 'bridge') : settings.network,
-      PortBindings: settings.network === 'nat' && !egress ? bindings : {},
-      NanoCpus: Math.round(settings.cpus * 1e9),
-      Memory: settings.memoryBytes,
-      MemorySwap: settings.memoryBytes,
-      PidsLimit: settings.pids,
-      ...(settings.diskBytes !== undefined ? { StorageOpt: { size: String(settings.diskBytes) } } : {}),
-      // An init as PID 1 forwards signals and reaps zombies; an agent as PID 1 would ignore its own crashes.
-      // Podman's init is catatonit: without it, creating the container fails (see Engine.translate).
-      Init: true,
-      Ulimits: ulimits,
-      // The agent's output is kept by the engine on the host's disk: capped, or an agent printing without end
-      // fills it. json-file on both engines (Podman's compat API takes it as its k8s-file driver).
-      LogConfig: containerLogConfig(engine.kind),
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges', ...(extras.securityOpt ?? [])],
-    },
-  };
-}
-
-/**
- * The most of an agent's output the engine keeps on disk: Docker, in three files of 64 MiB; Podman, one of
- * 192 MiB. Files this large matter as much as the cap: Docker's follower loses what rotates away under it, and
- * with 10 MiB files a `logs --follow` (the output channel) of a fast agent missed most of 25 MB.
- */
-export const LOG_MAX_BYTES = 192 * 1024 ** 2;
-
-/**
- * The engine's log options for a sandbox. Docker rotates json-file logs (`max-size` per file, `max-file`
- * files), so `logs` shows the newest 128 to 192 MiB. Podman's json-file (its k8s-file) takes `max-size` only,
- * as its log_size_max, and empties the file when it is reached, so `logs` shows what came after that.
- */
-export function containerLogConfig(kind: EngineKind): { Type: string; Config: Record<string, string> } {
-  if (kind === 'podman') return { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES) } };
-  return { Type: 'json-file', Config: { 'max-size': String(LOG_MAX_BYTES / 3), 'max-file': '3' } };
-}
-
-/** What a container gets beyond its role's settings, decided at create time. */
-export interface ContainerExtras {
-  /** The role names secrets: the image's entrypoint and the command, run by the wrapper once they arrive. */
-  secrets?: { entrypoint: string[]; cmd: string[] };
-  /** The user asked, loudly, to hand the agent the engine's socket. */
-  engineSocket?: { path: string; gid: number };
-  /** More security options (Podman: the hardened seccomp profile). */
-  securityOpt?: string[];
-  /** The role's agent preset: its command, its environment (a placeholder for the key) and its mounts (CLI, state). */
-  agent?: { command: string[]; env: Record<string, string>; binds: string[] };
-}
-
-/**
- * A container's state in Docker's words. Podman's API also says `stopped` (exited, before its cleanup ran),
- * `configured` and `initialized` (created, not yet started) and `stopping`.
- */
-export function sandboxState(engineState: string | undefined): SandboxState {
-  switch (engineState) {
-    case undefined:
-    case '':
-      return 'missing';
-    case 'stopped':
-      return 'exited';
-    case 'configured':
-    case 'initialized':
-      return 'created';
-    case 'stopping':
-      return 'running';
-    default:
-      return engineState as SandboxState;
-  }
-}
-
-/** The network as sandbox.toml names it: bridge (Docker, rootful Podman) and slirp4netns (rootless Podman) are NAT. */
-export function networkName(mode: string | undefined): string | undefined {
-  return mode === 'bridge' || mode === 'default' || mode === 'slirp4netns' || mode?.startsWith('slirp4netns:') ? 'nat' : mode;
-}
-
-async function readRecord(paths: WorktreePaths): Promise<SandboxRecord | undefined> {
-  try {
-    return JSON.parse(await fs.readFile(path.join(paths.stateDir, 'sandbox.json'), 'utf8')) as SandboxRecord;
-  } catch {
-    return undefined;
+    return execInteractive(this.engine, this.agentUser, name, await this.container(name), command, size);
   }
 }
 

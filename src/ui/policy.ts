@@ -1,7 +1,7 @@
 import type * as vscode from 'vscode';
 import { providerEndpoints } from '../core/agents/launch';
-import { environmentPolicy } from '../core/sandboxes';
-import type { HostPolicy } from '../core/sandboxes';
+import { environmentPolicy } from '../core/sandbox/policy';
+import type { HostPolicy } from '../core/sandbox/policy';
 import { environmentSecrets, secretNamesFromEnv } from '../core/isolation/secrets';
 import { secretKey } from './secrets';
 import { allowedEngineHostsSetting, allowedVolumePathsSetting, allowHostNetworkSetting, allowPublicPortsSetting, dangerouslyExposeEngineSocketSetting, providerEndpointsSetting, secretsFromEnvironmentSetting } from './settings';

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { engineName } from '../core/engine/engine';
-import type { PublishedPort } from '../core/sandboxes';
+import type { PublishedPort } from '../core/sandbox/records';
 import type { ChangedFile } from '../core/git/worktrees';
 import { progressSummary } from '../core/agents/progress';
 import type { AgentProgress } from '../core/agents/progress';

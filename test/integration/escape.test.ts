@@ -1318,7 +1318,7 @@ async function startHostServer(): Promise<{ port: number; addresses: string[]; c
 // ---------------------------------------------------------------------------------------------------------
 // 14: the host's disk, through the agent's output (issue 12, part B). Imports of its own, to keep merges apart.
 import type Docker from 'dockerode';
-import { LOG_MAX_BYTES } from '../../src/core/sandboxes';
+import { LOG_MAX_BYTES } from '../../src/core/sandbox/container';
 
 describe('escape attempts, run as the agent: the host disk', () => {
   test('13. log flood: an agent printing twice its cap leaves at most the cap of output on the host\'s disk, and logs shows the end', async () => {

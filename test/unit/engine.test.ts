@@ -7,8 +7,9 @@ import type { AgentRole } from '../../src/core/config/model';
 import { allowedEngineHostsFromEnv, chooseEndpoint, effectiveSelection, Engine, engineHostAllowed, normalizeEvent, PODMAN_ROOTFUL_SOCKET, podmanRootlessSocket } from '../../src/core/engine/engine';
 import { EngineUnavailableError, SandboxError } from '../../src/core/errors';
 import type { EngineEvent, EngineInfo } from '../../src/core/engine/engine';
-import { containerOptions, LOG_MAX_BYTES, networkName } from '../../src/core/sandboxes';
-import type { SandboxRecord } from '../../src/core/sandboxes';
+import { containerOptions, LOG_MAX_BYTES } from '../../src/core/sandbox/container';
+import { networkName } from '../../src/core/sandbox/records';
+import type { SandboxRecord } from '../../src/core/sandbox/records';
 import { MAX_NOFILE, readHardLimits, sandboxUlimits } from '../../src/core/engine/ulimits';
 import type { WorktreePaths } from '../../src/core/git/worktrees';
 

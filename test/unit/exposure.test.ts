@@ -5,7 +5,7 @@ import { parseConfig } from '../../src/core/config/config';
 import { ConfigError } from '../../src/core/errors';
 import { errorForTerminal } from '../../src/cli/errors';
 import { presentError } from '../../src/ui/errors';
-import { checkNetworkExposure } from '../../src/core/sandboxes';
+import { checkNetworkExposure } from '../../src/core/sandbox/policy';
 
 const ROOT = path.resolve('/ws');
 const settingsOf = (text: string) => parseConfig(text, path.join(ROOT, 'sandbox.toml'), ROOT).agents.default.container;
