@@ -130,7 +130,7 @@ async function engineParts(only: Part[] | undefined, wanted: (part: Part) => boo
     const logs = await part('logs', () => benchLogs(ws!));
     const parallelResults = await part('parallel', () => benchParallel(ws!, parallel, rawPrefix));
     const egress = await part('egress', () => benchEgress(ws!, image.ref, Math.min(runs, 5), rawPrefix));
-    const presets = await part('presets', () => benchPresets(ws!, image.ref, Math.min(runs, 5), rawPrefix));
+    const presets = await part('presets', () => benchPresets(ws!, image.ref, runs, rawPrefix));
     // Last: it adds lib/ and commits to the workspace's branch, which the parts above must not see.
     const sync = await part('sync', () => benchSync(ws!));
 

@@ -6,8 +6,8 @@
  * model is needed. The credential comes from the environment (AGENT_SANDBOX_SECRETS_FROM_ENV), and the proxy
  * gets it by an exec at every up.
  *
- * The first up installs the CLI from the npm registry into a cache of this part's own (AGENT_SANDBOX_CACHE), so
- * the install is timed whatever the user's cache holds, and reported once, outside the medians; the runs after it
+ * The first up installs the CLI from the npm registry into a cache of this part's own (AGENT_SANDBOX_CACHE), with
+ * an empty npm cache of its own too (npm_config_cache), so the download is timed whatever this machine holds, and reported once, outside the medians; the runs after it
  * use that cache. Everything is removed at the end, the cache too, and a leftover fails the part.
  */
 import { promises as fs } from 'node:fs';
@@ -93,10 +93,11 @@ export async function benchPresets(ws: Workspace, image: string, runs: number, r
   check(preset.install.kind === 'native', 'the claude-code preset is no longer a native install: this part must be changed');
   const version = preset.install.defaultVersion;
   const cache = path.join(ws.tmp, 'agent-cache');
+  const npmCache = path.join(ws.tmp, 'npm-cache');
   const env: NodeJS.ProcessEnv = { ...process.env, AGENT_SANDBOX_CACHE: cache, ANTHROPIC_API_KEY: KEY, AGENT_SANDBOX_SECRETS_FROM_ENV: 'ANTHROPIC_API_KEY' };
   delete env.AGENT_SANDBOX_PROVIDER_ENDPOINTS;
-  const up = (name: string, agent: string, timeoutMs = 5 * STEP_TIMEOUT_MS) =>
-    run(process.execPath, [CLI, 'up', name, '--agent', agent, '--workspace', ws.root], { cwd: ws.root, env, timeoutMs });
+  const up = (name: string, agent: string, timeoutMs = 5 * STEP_TIMEOUT_MS, extraEnv: NodeJS.ProcessEnv = {}) =>
+    run(process.execPath, [CLI, 'up', name, '--agent', agent, '--workspace', ws.root], { cwd: ws.root, env: { ...env, ...extraEnv }, timeoutMs });
   const rm = async (name: string) => {
     await run(process.execPath, [CLI, 'rm', '--force', name, '--workspace', ws.root], { cwd: ws.root, env });
     await expectNoContainer(ws.sandboxes.containerName(name));
@@ -128,7 +129,8 @@ export async function benchPresets(ws: Workspace, image: string, runs: number, r
   try {
     // The first up, with nothing in the cache: the install from the npm registry, once.
     note(`presets: the first up installs ${preset.install.npmName} ${version} from the npm registry into an empty cache`);
-    const first = await timed(() => up('install', 'claude', 15 * STEP_TIMEOUT_MS));
+    // npm's own cache is empty too (npm_config_cache), or its copy of the tarballs would be timed, not the registry.
+    const first = await timed(() => up('install', 'claude', 15 * STEP_TIMEOUT_MS, { npm_config_cache: npmCache }));
     check(/Installing Claude Code/.test(first.value.stderr + first.value.stdout), `the first up did not install the CLI: ${first.value.stderr.trim().slice(-300)}`);
     await expectPresetSandbox('install');
     await rm('install');
@@ -177,9 +179,10 @@ export async function benchPresets(ws: Workspace, image: string, runs: number, r
     check(staging.length === 0, `the install left staging folders in the cache: ${staging.join(' ')}`);
   } finally {
     await fs.rm(cache, { recursive: true, force: true, maxRetries: 3 });
+    await fs.rm(npmCache, { recursive: true, force: true, maxRetries: 3 });
     await fs.rm(path.join(ws.tmp, 'raw-presets'), { recursive: true, force: true });
   }
-  check(!(await fs.stat(cache).then(() => true, () => false)), `the part's CLI cache ${cache} is left`);
+  for (const dir of [cache, npmCache]) check(!(await fs.stat(dir).then(() => true, () => false)), `the part's cache ${dir} is left`);
   const probesLeft = (await probeContainers(image)).filter((id) => !probesBefore.has(id));
   check(probesLeft.length === 0, `image-facts probe containers are left: ${probesLeft.join(' ')}`);
 
