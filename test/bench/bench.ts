@@ -8,7 +8,9 @@
  *   3. parallel.ts: 10 `up`s started at once against 10 in a row.
  *   4. sync.ts: sync back of 5,000 files an agent changed, in every mode, against the plain git commands.
  *   5. egress.ts: `up` with an egress allowlist against the same `up` on plain NAT and the raw floor on NAT.
- *   6. activation.ts: activation inside a real VS Code, after the others (not in the JSON summary).
+ *   6. presets.ts: `up` of an agent preset's role with its CLI cached against the same `up` with `allow = []`
+ *      and the raw floor on NAT; the first, uncached install from the npm registry once.
+ *   7. activation.ts: activation inside a real VS Code, after the others (not in the JSON summary).
  *
  * Every measured operation is checked (the container runs, every line arrived, the sync left the agent's
  * files and the same result as its floor) and a failed check throws: a benchmark that times a failure is
@@ -16,7 +18,7 @@
  * so a leftover fails the part that left it. Everything the benchmark makes (temp repository, containers,
  * volumes, worktrees, branches) goes at the end, also on failure; the image stays, as a cache (see cleanUp).
  *
- *   [BENCH_ONLY=up,logs,parallel,sync,egress,activation] node out/test/bench/bench.js [--runs N] [--parallel N]
+ *   [BENCH_ONLY=up,logs,parallel,sync,egress,presets,activation] node out/test/bench/bench.js [--runs N] [--parallel N]
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -31,16 +33,19 @@ import type { LogResults } from './logs';
 import { LOGS_AGENTS, benchLogs, reportLogs } from './logs';
 import type { ParallelResults } from './parallel';
 import { benchParallel, reportParallel } from './parallel';
+import type { PresetResults } from './presets';
+import { PRESET_AGENTS, benchPresets, reportPresets } from './presets';
 import type { SyncResults } from './sync';
 import { benchSync, reportSync } from './sync';
 import type { UpResults } from './up';
 import { benchUp, reportUp } from './up';
 
 const ARTIFACT = path.join(ROOT, '.test-artifacts', 'bench.json');
-const TIME_LIMIT_MS = 15 * 60_000;
+// The presets part downloads its agent's CLI (about 250 MB) once.
+const TIME_LIMIT_MS = 20 * 60_000;
 
 /** The parts, all by default; BENCH_ONLY=sync (or up,logs,...) runs only those. */
-const PARTS = ['up', 'logs', 'parallel', 'sync', 'egress', 'activation'] as const;
+const PARTS = ['up', 'logs', 'parallel', 'sync', 'egress', 'presets', 'activation'] as const;
 type Part = (typeof PARTS)[number];
 
 function selectedParts(): Part[] | undefined {
@@ -65,6 +70,7 @@ interface Summary {
   parallel?: ParallelResults;
   sync?: SyncResults;
   egress?: EgressResults;
+  presets?: PresetResults;
 }
 
 function report(s: Summary): string {
@@ -77,6 +83,7 @@ function report(s: Summary): string {
     s.parallel && reportParallel(s.parallel),
     s.sync && reportSync(s.sync),
     s.egress && reportEgress(s.egress),
+    s.presets && reportPresets(s.presets),
   ].filter((p): p is string => Boolean(p));
   return [
     `Agent Sandboxes benchmark${only}: ${s.host.cpus} CPUs, Docker ${s.host.docker}, Node ${s.host.node}${runs}, ${s.totalSeconds.toFixed(0)} s in all (${seconds})`,
@@ -99,7 +106,7 @@ async function engineParts(only: Part[] | undefined, wanted: (part: Part) => boo
   try {
     const dockerVersion = (await docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
     note('making the workspace');
-    ws = await makeWorkspace([EGRESS_AGENTS, LOGS_AGENTS]);
+    ws = await makeWorkspace([EGRESS_AGENTS, PRESET_AGENTS, LOGS_AGENTS]);
 
     note('building the image (warm-up)');
     const build = await timed(() => cli(ws!, ['build', '--agent', 'bench', '--json'], 5 * STEP_TIMEOUT_MS));
@@ -122,8 +129,9 @@ async function engineParts(only: Part[] | undefined, wanted: (part: Part) => boo
     const up = await part('up', () => benchUp(ws!, image.ref, runs, rawPrefix));
     const logs = await part('logs', () => benchLogs(ws!));
     const parallelResults = await part('parallel', () => benchParallel(ws!, parallel, rawPrefix));
-    // Last: it adds lib/ and commits to the workspace's branch, which the parts above must not see.
     const egress = await part('egress', () => benchEgress(ws!, image.ref, Math.min(runs, 5), rawPrefix));
+    const presets = await part('presets', () => benchPresets(ws!, image.ref, runs, rawPrefix));
+    // Last: it adds lib/ and commits to the workspace's branch, which the parts above must not see.
     const sync = await part('sync', () => benchSync(ws!));
 
     const summary: Summary = {
@@ -138,6 +146,7 @@ async function engineParts(only: Part[] | undefined, wanted: (part: Part) => boo
       parallel: parallelResults,
       sync,
       egress,
+      presets,
     };
     // A partial run does not replace the full run's summary.
     const artifact = only ? ARTIFACT.replace(/\.json$/, `-${only.join('-')}.json`) : ARTIFACT;
