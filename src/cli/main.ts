@@ -295,13 +295,15 @@ function stateText(info: SandboxInfo): string {
 
 export function formatTable(list: Array<SandboxInfo & { progress?: AgentProgress }>): string {
   if (list.length === 0) return 'No sandboxes in this workspace. Start one with: agent-sandbox up NAME --task "..."\n';
+  // What an agent preset's agent is doing, where any sandbox runs one.
+  const progress = list.some((s) => s.preset);
   const rows = [
-    ['NAME', 'STATE', 'AGENT', 'PROGRESS', 'BRANCH', 'ENGINE', 'PORTS', 'CONTAINER', 'IMAGE', 'WORKTREE'],
+    ['NAME', 'STATE', 'AGENT', ...(progress ? ['PROGRESS'] : []), 'BRANCH', 'ENGINE', 'PORTS', 'CONTAINER', 'IMAGE', 'WORKTREE'],
     ...list.map((s) => [
       s.name,
       stateText(s),
       s.agent,
-      s.progress ? progressSummary(s.progress) : '-',
+      ...(progress ? [s.progress ? progressSummary(s.progress) : '-'] : []),
       s.branch,
       s.engine ?? '-',
       s.ports.map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(',') || '-',

@@ -15,8 +15,10 @@ import { cleanUp, cli, cliOk, containersOf, docker, git, makeRepo, REPO_ROOT, wa
 
 const ANTHROPIC_KEY = `sk-ant-api03-real-${Date.now()}-only-the-host-knows-it`;
 const OPENAI_KEY = `sk-proj-real-${Date.now()}-only-the-host-knows-it`;
+const GEMINI_KEY = `AIza-real-${Date.now()}-only-the-host-knows-it`;
 const MODEL_HOST = 'model.test';
 const TASK = 'Create AGENT_WAS_HERE.md and commit it.';
+// Real agents in real containers: the one test file that installs their CLIs (about 800 MB, once per machine).
 
 const TOML = `[sandbox.container]
 dockerfile = ".sandbox/Dockerfile"
@@ -32,6 +34,10 @@ preset = "claude-code"
 preset = "codex"
 # A model Codex knows offers its apply_patch and shell tools to a provider of one's own.
 model = "gpt-5.5"
+
+# A JavaScript CLI: run by the image's own node.
+[agents.gemini]
+preset = "gemini"
 
 # The preset's environment, route and mounts, with a command that waits: for looking inside.
 [agents.probe]
@@ -108,8 +114,9 @@ describe('agent presets, with the real CLIs', () => {
     env = {
       ANTHROPIC_API_KEY: ANTHROPIC_KEY,
       OPENAI_API_KEY: OPENAI_KEY,
-      AGENT_SANDBOX_SECRETS_FROM_ENV: 'ANTHROPIC_API_KEY,OPENAI_API_KEY',
-      AGENT_SANDBOX_PROVIDER_ENDPOINTS: `anthropic=http://${MODEL_HOST}:8080,openai=http://${MODEL_HOST}:8080`,
+      GEMINI_API_KEY: GEMINI_KEY,
+      AGENT_SANDBOX_SECRETS_FROM_ENV: 'ANTHROPIC_API_KEY,OPENAI_API_KEY,GEMINI_API_KEY',
+      AGENT_SANDBOX_PROVIDER_ENDPOINTS: `anthropic=http://${MODEL_HOST}:8080,openai=http://${MODEL_HOST}:8080,google=http://${MODEL_HOST}:8080`,
       AGENT_SANDBOX_EGRESS_HOSTS: `${MODEL_HOST}=${modelIp}`,
     };
   });
@@ -119,9 +126,10 @@ describe('agent presets, with the real CLIs', () => {
     await cleanUp();
   });
 
-  for (const [role, key, header] of [
-    ['claude', ANTHROPIC_KEY, 'x-api-key'],
-    ['codex', OPENAI_KEY, 'authorization'],
+  for (const [role, preset, api, key, header] of [
+    ['claude', 'claude-code', 'anthropic', ANTHROPIC_KEY, 'x-api-key'],
+    ['codex', 'codex', 'openai', OPENAI_KEY, 'authorization'],
+    ['gemini', 'gemini', 'gemini', GEMINI_KEY, 'x-goog-api-key'],
   ] as const) {
     test(`${role}: one pick runs the real CLI on the task; its commit, progress, transcript and key are as the user expects`, async () => {
       const up = await cliOk(['up', role, '--agent', role, '--task', TASK, '--wait'], { cwd: repo, env, timeoutMs: 600_000 });
@@ -134,7 +142,7 @@ describe('agent presets, with the real CLIs', () => {
       assert.equal(git(repo, 'show', `sandbox/${role}:AGENT_WAS_HERE.md`).trim().length > 0, true);
 
       const [listed] = (JSON.parse((await cliOk(['ls', '--json'], { cwd: repo, env })).stdout) as Array<{ name: string; preset?: { preset: string; credential: string; placeholder: string }; progress?: { result?: { verdict: string }; turns?: number; events: number } }>).filter((s) => s.name === role);
-      assert.equal(listed.preset?.preset, role === 'claude' ? 'claude-code' : 'codex');
+      assert.equal(listed.preset?.preset, preset);
       assert.equal(listed.progress?.result?.verdict, 'success', JSON.stringify(listed.progress));
       assert.ok((listed.progress?.events ?? 0) > 2);
 
@@ -145,7 +153,7 @@ describe('agent presets, with the real CLIs', () => {
       const raw = (await cliOk(['logs', role, '--raw'], { cwd: repo, env })).stdout;
       assert.match(raw, /^\{"type"/m, 'the raw stream keeps the JSON');
 
-      const requests = (await seen()).filter((r) => r.method === 'POST' && r.api === (role === 'claude' ? 'anthropic' : 'openai'));
+      const requests = (await seen()).filter((r) => r.method === 'POST' && r.api === api);
       assert.ok(requests.length >= 2, `the agent asked the model server: ${JSON.stringify(requests)}`);
       for (const r of requests) {
         assert.equal(r.headers[header], header === 'authorization' ? `Bearer ${key}` : key, 'the real key reached the model server');

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { executableOnPath } from '../engine/engine';
 import type { OutputSink } from '../engine/engine';
 import { SandboxError } from '../errors';
-import { AGENT_CLI_MOUNT } from './presets';
+import { AGENT_CLI_MOUNT, AGENT_CONFIG_DIR } from './presets';
 import type { AgentPreset, InstallTarget } from './presets';
 
 /** Where cached CLIs live: AGENT_SANDBOX_CACHE, else the user's cache folder. */
@@ -54,7 +54,10 @@ export async function ensureAgentCli(
   const root = options.cacheRoot ?? agentCacheRoot(options.env);
   const dir = path.join(root, `${pkg.spec.replace(/^@/, '').replace(/[/@]/g, '_')}-linux-${target.cpu}-${target.libc}`);
   const command = install.kind === 'native' ? [path.posix.join(AGENT_CLI_MOUNT, bin)] : ['node', path.posix.join(AGENT_CLI_MOUNT, bin)];
-  if (await isFile(path.join(dir, bin))) return { hostDir: dir, command, spec: pkg.spec };
+  if (await isFile(path.join(dir, bin))) {
+    await writeConfigFiles(preset, dir);
+    return { hostDir: dir, command, spec: pkg.spec };
+  }
 
   const npm = executableOnPath('npm', options.env);
   if (!npm) {
@@ -78,7 +81,22 @@ export async function ensureAgentCli(
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
+  await writeConfigFiles(preset, dir);
   return { hostDir: dir, command, spec: pkg.spec };
+}
+
+/** The preset's own configuration files beside its CLI, as this version of Agent Sandboxes writes them. */
+async function writeConfigFiles(preset: AgentPreset, dir: string): Promise<void> {
+  const files = Object.entries(preset.configFiles ?? {});
+  if (files.length === 0) return;
+  await fs.mkdir(path.join(dir, AGENT_CONFIG_DIR), { recursive: true, mode: 0o755 });
+  for (const [name, content] of files) {
+    const file = path.join(dir, AGENT_CONFIG_DIR, name);
+    if ((await fs.readFile(file, 'utf8').catch(() => undefined)) === content) continue;
+    // Written whole, then renamed: a sandbox starting meanwhile reads the old file or the new one.
+    await fs.writeFile(`${file}.${process.pid}`, content, { mode: 0o644 });
+    await fs.rename(`${file}.${process.pid}`, file);
+  }
 }
 
 function npmInstall(npm: string, prefix: string, spec: string, target: InstallTarget, options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<void> {

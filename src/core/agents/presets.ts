@@ -69,6 +69,11 @@ export interface AgentPreset {
   allow: string[];
   /** The variable that moves its state (login, settings, sessions) into the preset's persistent folder. */
   stateEnv?: string;
+  /**
+   * Files of Agent Sandboxes' own that the CLI reads (its settings), written beside it into the read-only cache:
+   * path under AGENT_CONFIG_DIR, content.
+   */
+  configFiles?: Record<string, string>;
   events: AgentEventFormat;
   /** Its shell tool needs bash (a busybox-only image breaks it). */
   needsBash: boolean;
@@ -80,6 +85,8 @@ export interface AgentPreset {
 export const AGENT_CLI_MOUNT = '/opt/agent-sandbox/agent';
 /** The preset's persistent state folder inside the container (login, settings, session history). */
 export const AGENT_STATE_MOUNT = '/opt/agent-sandbox/state';
+/** Where a preset's own configuration files are, in the CLI's folder (read-only: the agent cannot change them). */
+export const AGENT_CONFIG_DIR = 'agent-sandbox-config';
 
 const cpuTriple = (cpu: InstallTarget['cpu']) => (cpu === 'x64' ? 'x86_64' : 'aarch64');
 
@@ -173,15 +180,19 @@ const gemini: AgentPreset = {
   install: { kind: 'node', npmName: '@google/gemini-cli', defaultVersion: '0.61.0', bin: 'node_modules/@google/gemini-cli/bundle/gemini.js', minNode: 20 },
   headless: (cli, task) => [...cli, '-p', task, '--yolo', '--output-format', 'stream-json'],
   modelFlags: (model) => ['--model', model],
-  // Its own sandbox (a container of its own) must stay off inside ours.
-  env: { GEMINI_SANDBOX: 'false' },
+  // Its own sandbox (a container of its own) must stay off inside ours. Its system settings (which win over a
+  // user's) pick the API key, and turn off folder trust (which would override --yolo), statistics and updates.
+  env: { GEMINI_SANDBOX: 'false', GEMINI_CLI_SYSTEM_SETTINGS_PATH: `${AGENT_CLI_MOUNT}/${AGENT_CONFIG_DIR}/gemini-settings.json` },
+  configFiles: {
+    'gemini-settings.json': `${JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' }, folderTrust: { enabled: false } }, privacy: { usageStatisticsEnabled: false }, general: { disableAutoUpdate: true } }, null, 2)}\n`,
+  },
   endpointEnv: (url, _credential, placeholder) => ({ GOOGLE_GEMINI_BASE_URL: url, GEMINI_API_KEY: placeholder }),
   route: { id: 'google', upstream: 'https://generativelanguage.googleapis.com', credentials: [{ secret: 'GEMINI_API_KEY', header: 'x-goog-api-key' }] },
   allow: [],
   stateEnv: undefined,
   events: 'gemini-stream-json',
   needsBash: true,
-  tested: false,
+  tested: true,
 };
 
 const aider: AgentPreset = {
