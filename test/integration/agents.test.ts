@@ -193,13 +193,26 @@ describe('agent presets, with the real CLIs', () => {
     assert.match(again, /rc=0/);
   });
 
-  test('bad input stops before anything is made: a missing credential names it and how to set it; a version that does not exist', async () => {
+  test('bad input stops before anything is made: a missing credential names it and how to set it; an image the agent cannot run on; a version that does not exist', async () => {
     const missing = await cli(['up', 'nokey', '--agent', 'claude', '--task', TASK], { cwd: repo, env: { ...env, ANTHROPIC_API_KEY: '' } });
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /Claude Code needs one of ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN, ANTHROPIC_AUTH_TOKEN, and none is set/);
     assert.match(missing.stderr, /AGENT_SANDBOX_SECRETS_FROM_ENV|Set Agent Secret|ANTHROPIC_API_KEY=/);
     assert.equal((await containersOf(repo)).filter((c) => c.Labels['dev.agent-sandboxes.name'] === 'nokey').length, 0);
     assert.doesNotMatch(git(repo, 'branch', '--list'), /sandbox\/nokey/);
+
+    // An image with no C library at all (a static busybox alone): Claude Code's executable cannot run on it.
+    const bare = path.join(repo, '.bare');
+    await fs.mkdir(path.join(bare, 'rootfs', 'bin'), { recursive: true });
+    await fs.copyFile('/bin/busybox', path.join(bare, 'rootfs', 'bin', 'busybox'));
+    await fs.chmod(path.join(bare, 'rootfs', 'bin', 'busybox'), 0o755);
+    await fs.writeFile(path.join(bare, 'Dockerfile'), 'FROM scratch\nCOPY rootfs/ /\nCMD ["/bin/busybox", "sh"]\n');
+    await fs.appendFile(path.join(repo, 'sandbox.toml'), '\n[agents.bare]\npreset = "claude-code"\ndockerfile = ".bare/Dockerfile"\n');
+    const libc = await cli(['up', 'bare', '--agent', 'bare', '--task', TASK], { cwd: repo, env, timeoutMs: 300_000 });
+    assert.notEqual(libc.code, 0);
+    assert.match(libc.stderr, /Claude Code cannot run on the image agent-sandbox\/project:\S+: it has neither glibc's nor musl's loader/, libc.stderr);
+    assert.equal((await containersOf(repo)).filter((c) => c.Labels['dev.agent-sandboxes.name'] === 'bare').length, 0);
+    assert.doesNotMatch(git(repo, 'branch', '--list'), /sandbox\/bare/);
 
     await fs.appendFile(path.join(repo, 'sandbox.toml'), '\n[agents.nosuch]\npreset = "codex"\nversion = "0.0.1-does-not-exist"\n');
     const version = await cli(['up', 'nosuch', '--agent', 'nosuch', '--task', TASK], { cwd: repo, env, timeoutMs: 300_000 });
