@@ -215,6 +215,12 @@ describe('agent presets, with the real CLIs', () => {
     assert.doesNotMatch(git(repo, 'branch', '--list'), /sandbox\/bare/);
 
     await fs.appendFile(path.join(repo, 'sandbox.toml'), '\n[agents.nosuch]\npreset = "codex"\nversion = "0.0.1-does-not-exist"\n');
+    // The repository's own .npmrc is not the user's: a registry it names is never asked (the answers below are the
+    // real registry's: run in the workspace, `npm view` would have asked 127.0.0.1:9 and failed to connect).
+    await fs.writeFile(path.join(repo, '.npmrc'), 'registry=http://127.0.0.1:9/\n');
+    await fs.appendFile(path.join(repo, 'sandbox.toml'), '\n[agents.tagged]\npreset = "codex"\nversion = "no-such-tag"\n');
+    const tag = await cli(['up', 'tagged', '--agent', 'tagged', '--task', TASK], { cwd: repo, env, timeoutMs: 300_000 });
+    assert.match(tag.stderr, /The npm registry has no version of @openai\/codex tagged "no-such-tag"/, tag.stderr);
     const version = await cli(['up', 'nosuch', '--agent', 'nosuch', '--task', TASK], { cwd: repo, env, timeoutMs: 300_000 });
     assert.notEqual(version.code, 0);
     assert.match(version.stderr, /There is no @openai\/codex@0\.0\.1-does-not-exist-linux-x64 on the npm registry/, version.stderr);

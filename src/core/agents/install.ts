@@ -49,6 +49,8 @@ export async function ensureAgentCli(
 ): Promise<AgentCli> {
   const install = preset.install;
   if (install.kind === 'image') return { command: [install.command] };
+  // A tag (`latest`) names a version only today: resolved first, so the cache holds versions, never tags.
+  if (!/^\d/.test(target.version)) target = { ...target, version: await resolveTag(install.npmName, target.version, options) };
   const pkg = install.kind === 'native' ? install.pkg(target) : { name: install.npmName, spec: `${install.npmName}@${target.version}` };
   const bin = install.kind === 'native' ? install.bin(target) : install.bin;
   const root = options.cacheRoot ?? agentCacheRoot(options.env);
@@ -68,6 +70,7 @@ export async function ensureAgentCli(
   }
   await fs.mkdir(root, { recursive: true });
   const staging = `${dir}.${process.pid}-${randomBytes(4).toString('hex')}.partial`;
+  await fs.mkdir(staging);
   output(`Installing ${preset.title} (${pkg.spec}, linux-${target.cpu} ${target.libc}) from the npm registry into ${dir}\n`);
   try {
     await npmInstall(npm, staging, pkg.spec, target, options);
@@ -99,11 +102,36 @@ async function writeConfigFiles(preset: AgentPreset, dir: string): Promise<void>
   }
 }
 
+/** The version a dist-tag names now, from the npm registry. */
+function resolveTag(name: string, tag: string, options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<string> {
+  const npm = executableOnPath('npm', options.env);
+  if (!npm) return Promise.reject(new SandboxError(`Finding which version of ${name} is "${tag}" needs npm, and npm is not on PATH.`, 'Pin a version such as "1.2.3", or install Node.js with npm.'));
+  return new Promise((resolve, reject) => {
+    // In the home folder: `npm view` reads a project's .npmrc where it runs, and the workspace's is the repository's.
+    execFile(npm, ['view', `${name}@${tag}`, 'version', '--json'], { env: options.env ?? process.env, signal: options.signal, timeout: 60_000, cwd: homedir() }, (error, stdout, stderr) => {
+      let answer: unknown;
+      try {
+        answer = JSON.parse(String(stdout).trim() || 'null');
+      } catch {
+        answer = undefined;
+      }
+      const version = Array.isArray(answer) ? answer.at(-1) : answer;
+      if (!error && typeof version === 'string' && /^\d+\.\d+\.\d+/.test(version)) return resolve(version);
+      if (/\bE404\b/.test(String(stderr))) {
+        return reject(new SandboxError(`The npm registry has no version of ${name} tagged "${tag}".`, `Pin a version that exists (npm view ${name} versions).`));
+      }
+      reject(new SandboxError(`Asking the npm registry which version of ${name} is "${tag}" failed: ${String(stderr).trim().split('\n').slice(-3).join(' ') || error?.message}`, 'Check that the npm registry is reachable from this machine (npm ping).', [{ do: 'retry' }]));
+    });
+  });
+}
+
 function npmInstall(npm: string, prefix: string, spec: string, target: InstallTarget, options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<void> {
   // Scripts never run: the packages are the agent's, and run inside the sandbox only.
   const args = ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', '--os=linux', `--cpu=${target.cpu}`, `--libc=${target.libc}`, spec];
   return new Promise((resolve, reject) => {
-    execFile(npm, args, { env: options.env ?? process.env, signal: options.signal, maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 }, (error, _stdout, stderr) => {
+    // Run in the empty staging folder: npm reads a project's .npmrc from where it runs, and the workspace's is the
+    // repository's to write (a registry of its choosing), never the user's.
+    execFile(npm, args, { cwd: prefix, env: options.env ?? process.env, signal: options.signal, maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 }, (error, _stdout, stderr) => {
       if (!error) return resolve();
       const text = String(stderr).trim();
       if (/\bE404\b|ETARGET|No matching version|is not in this registry/i.test(text)) {
