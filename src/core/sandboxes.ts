@@ -156,6 +156,7 @@ export class Sandboxes {
           image: image.ref,
           choice: role.agent,
           command: role.command,
+          interactive: role.interactive,
           task: options.task ?? '',
           credential,
           endpoints: this.policy.providerEndpoints,
@@ -177,6 +178,7 @@ export class Sandboxes {
       createdAt: new Date().toISOString(),
       engine: engine.kind,
       ...(agent ? { preset: agent.record } : {}),
+      ...(role.interactive ? { interactive: true } : {}),
     };
     let container: Docker.Container | undefined;
     try {
@@ -372,6 +374,7 @@ export class Sandboxes {
       createdAt: record?.createdAt ?? (container ? new Date(container.Created * 1000).toISOString() : ''),
       engine: container ? engine : record?.engine,
       ...(record?.preset ? { preset: record.preset } : {}),
+      ...(record?.interactive ? { interactive: true } : {}),
     };
   }
 

@@ -94,6 +94,8 @@ export async function prepareAgent(options: {
   choice: AgentPresetChoice;
   /** The role's own command, which replaces the preset's headless one. */
   command?: string[];
+  /** The role runs the agent's own terminal UI (see AgentRole.interactive). */
+  interactive?: boolean;
   task: string;
   /** The credential, resolved before anything was made (see agentCredential). */
   credential: { kind: CredentialKind; value: string };
@@ -107,7 +109,7 @@ export async function prepareAgent(options: {
 }): Promise<AgentLaunch> {
   const preset = presetNamed(options.choice.preset)!;
   const credential = options.credential;
-  if (!options.command && options.task.trim() === '') {
+  if (!options.command && !options.interactive && options.task.trim() === '') {
     throw new SandboxError(`${preset.title} runs on a task, and none was given.`, 'Say what the agent should do (the task), or give the role a command of its own.');
   }
   const facts = await imageFacts(options.engine, options.image, options.stateRoot);
@@ -141,7 +143,13 @@ export async function prepareAgent(options: {
   };
   return {
     // The model flags go before the task, which Codex takes as its last argument.
-    command: options.command ?? withModel(preset.headless(cli.command, options.task, routeUrl), options.task, options.choice.model ? preset.modelFlags(options.choice.model) : []),
+    command:
+      options.command ??
+      withModel(
+        options.interactive ? preset.interactive(cli.command, options.task, routeUrl) : preset.headless(cli.command, options.task, routeUrl),
+        options.task,
+        options.choice.model ? preset.modelFlags(options.choice.model) : [],
+      ),
     env,
     binds: [...(cli.hostDir ? [`${cli.hostDir}:${AGENT_CLI_MOUNT}:ro`] : []), `${stateDir}:${AGENT_STATE_MOUNT}:rw`],
     route: {
@@ -152,7 +160,8 @@ export async function prepareAgent(options: {
       placeholder,
     },
     value: credential.value,
-    record: { preset: preset.id, version, credential: credential.kind.secret, route: preset.route.id, placeholder, events: preset.events },
+    // A terminal UI's output is a screen, not an event stream.
+    record: { preset: preset.id, version, credential: credential.kind.secret, route: preset.route.id, placeholder, events: options.interactive ? 'text' : preset.events },
   };
 }
 

@@ -60,6 +60,8 @@ export interface AgentPreset {
   headless(cli: string[], task: string, endpoint: string): string[];
   /** The flags that pick a model, when the role names one. */
   modelFlags(model: string): string[];
+  /** Its own terminal UI, for `interactive = true`: the CLI, then the task as its first prompt when there is one. */
+  interactive(cli: string[], task: string, endpoint: string): string[];
   /** Environment that keeps the agent quiet, non-interactive and inside its sandbox; a role's `env` overrides it key by key. */
   env: Record<string, string>;
   /** How the agent is told its provider's base URL and its (placeholder) credential, given the proxy's route URL. */
@@ -108,6 +110,7 @@ const claudeCode: AgentPreset = {
   },
   headless: (cli, task) => [...cli, '-p', task, '--output-format', 'stream-json', '--verbose', '--dangerously-skip-permissions'],
   modelFlags: (model) => ['--model', model],
+  interactive: (cli, task) => [...cli, '--dangerously-skip-permissions', ...(task ? [task] : [])],
   env: {
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',
@@ -134,6 +137,22 @@ const claudeCode: AgentPreset = {
   tested: true,
 };
 
+/** What Codex needs in a sandbox, headless or not: its provider through the credential route, nothing else. */
+function codexFlags(endpoint: string): string[] {
+  return [
+    // Codex's own sandbox (bubblewrap) cannot nest in a container, and fails silently; this container is the sandbox.
+    '--dangerously-bypass-approvals-and-sandbox',
+    '--disable',
+    'plugins',
+    '-c',
+    'analytics.enabled=false',
+    '-c',
+    'model_provider="agent-sandbox"',
+    '-c',
+    `model_providers.agent-sandbox={name="OpenAI through Agent Sandboxes",base_url="${endpoint}/v1",wire_api="responses",env_key="OPENAI_API_KEY"}`,
+  ];
+}
+
 const codex: AgentPreset = {
   id: 'codex',
   title: 'OpenAI Codex CLI',
@@ -146,24 +165,9 @@ const codex: AgentPreset = {
     bin: (t) => `node_modules/@openai/codex/vendor/${cpuTriple(t.cpu)}-unknown-linux-musl/bin/codex`,
     libc: 'static',
   },
-  headless: (cli, task, endpoint) => [
-    ...cli,
-    'exec',
-    '--json',
-    // Codex's own sandbox (bubblewrap) cannot nest in a container, and fails silently; this container is the sandbox.
-    '--dangerously-bypass-approvals-and-sandbox',
-    '--skip-git-repo-check',
-    '--disable',
-    'plugins',
-    '-c',
-    'analytics.enabled=false',
-    '-c',
-    'model_provider="agent-sandbox"',
-    '-c',
-    `model_providers.agent-sandbox={name="OpenAI through Agent Sandboxes",base_url="${endpoint}/v1",wire_api="responses",env_key="OPENAI_API_KEY"}`,
-    task,
-  ],
+  headless: (cli, task, endpoint) => [...cli, 'exec', '--json', '--skip-git-repo-check', ...codexFlags(endpoint), task],
   modelFlags: (model) => ['-m', model],
+  interactive: (cli, task, endpoint) => [...cli, ...codexFlags(endpoint), ...(task ? [task] : [])],
   env: {},
   endpointEnv: (_url, _credential, placeholder) => ({ OPENAI_API_KEY: placeholder }),
   route: { id: 'openai', upstream: 'https://api.openai.com', credentials: [{ secret: 'OPENAI_API_KEY', header: 'authorization', scheme: 'Bearer' }] },
@@ -180,6 +184,7 @@ const gemini: AgentPreset = {
   install: { kind: 'node', npmName: '@google/gemini-cli', defaultVersion: '0.61.0', bin: 'node_modules/@google/gemini-cli/bundle/gemini.js', minNode: 20 },
   headless: (cli, task) => [...cli, '-p', task, '--yolo', '--output-format', 'stream-json'],
   modelFlags: (model) => ['--model', model],
+  interactive: (cli, task) => [...cli, '--yolo', ...(task ? ['--prompt-interactive', task] : [])],
   // Its own sandbox (a container of its own) must stay off inside ours. Its system settings (which win over a
   // user's) pick the API key, and turn off folder trust (which would override --yolo), statistics and updates.
   env: { GEMINI_SANDBOX: 'false', GEMINI_CLI_SYSTEM_SETTINGS_PATH: `${AGENT_CLI_MOUNT}/${AGENT_CONFIG_DIR}/gemini-settings.json` },
@@ -201,6 +206,7 @@ const aider: AgentPreset = {
   install: { kind: 'image', command: 'aider', howToInstall: 'Aider is a Python package: install it in the role\'s image (for example `RUN pip install aider-chat` in its Dockerfile).' },
   headless: (cli, task) => [...cli, '--message', task, '--yes-always', '--no-check-update', '--no-analytics'],
   modelFlags: (model) => ['--model', model],
+  interactive: (cli) => [...cli, '--yes-always', '--no-check-update', '--no-analytics'],
   env: { AIDER_CHECK_UPDATE: 'false', AIDER_ANALYTICS: 'false' },
   endpointEnv: (url, _credential, placeholder) => ({ OPENAI_API_BASE: `${url}/v1`, OPENAI_API_KEY: placeholder }),
   route: { id: 'openai', upstream: 'https://api.openai.com', credentials: [{ secret: 'OPENAI_API_KEY', header: 'authorization', scheme: 'Bearer' }] },
@@ -226,6 +232,7 @@ const opencode: AgentPreset = {
   },
   headless: (cli, task) => [...cli, 'run', '--format', 'json', '--auto', task],
   modelFlags: (model) => ['--model', model],
+  interactive: (cli) => cli,
   env: { OPENCODE_DISABLE_AUTOUPDATE: '1', OPENCODE_DISABLE_MODELS_FETCH: '1', OPENCODE_DISABLE_LSP_DOWNLOAD: '1', OPENCODE_DISABLE_SHARE: '1' },
   // Its configuration, in one variable: Anthropic's API through the credential route.
   endpointEnv: (url, _credential, placeholder) => ({

@@ -38,7 +38,7 @@ const CONTAINER_KEYS = [
   'allow',
   'secrets',
 ] as const;
-const ROLE_KEYS = ['command', 'preset', 'version', 'credential', 'model', ...CONTAINER_KEYS] as const;
+const ROLE_KEYS = ['command', 'interactive', 'preset', 'version', 'credential', 'model', ...CONTAINER_KEYS] as const;
 const TOP_KEYS = ['sandbox', 'agents', 'orchestrator'] as const;
 const SANDBOX_KEYS = ['container', 'default_agent', 'engine', 'engine_host'] as const;
 const ORCHESTRATOR_KEYS = ['max_parallel_agents', 'container_sandbox'] as const;
@@ -103,6 +103,7 @@ interface RoleDraft {
   ours?: ContainerLayer;
   command?: string[];
   agent?: AgentPresetChoice;
+  interactive?: boolean;
 }
 
 export class Reader {
@@ -252,6 +253,10 @@ function buildConfig(reader: Reader): SandboxConfig {
       role.ours = readContainer(reader, value, tablePath);
       if (has(value, 'command')) role.command = readCommand(reader, value.command, [...tablePath, 'command']);
       role.agent = readPresetChoice(reader, value, tablePath);
+      if (has(value, 'interactive')) {
+        if (typeof value.interactive !== 'boolean') reader.fail([...tablePath, 'interactive'], `expected true or false, got ${describe(value.interactive)}`);
+        role.interactive = value.interactive;
+      }
     }
   }
 
@@ -267,6 +272,7 @@ function buildConfig(reader: Reader): SandboxConfig {
     if (role.agent) applyPreset(reader, agent, role.agent, ['agents', role.name]);
     checkCombination(reader, agent.container, role.ours ? ['agents', role.name] : ['sandbox', 'container'], role.ours ?? ourDefaults);
     if (role.command !== undefined) agent.command = role.command;
+    if (role.interactive) agent.interactive = true;
     setOwn(agents, role.name, agent);
   }
   if (ordered.length === 0) {

@@ -87,6 +87,8 @@ export interface AgentRole {
   command?: string[];
   /** The agent preset the role runs; its env and allowlist are merged into `container` already. */
   agent?: AgentPresetChoice;
+  /** The agent runs on a terminal (its own TUI, a shell) that one attaches to; it runs on when nobody is attached. */
+  interactive?: boolean;
   /** The defaults merged with the role's overrides. */
   container: ContainerSettings;
 }

@@ -466,7 +466,11 @@ export class Engine {
    * The container's output, stdout and stderr demultiplexed, from its first line. With `follow`, the
    * stream stays open until the container stops (or `signal` aborts).
    */
-  async logs(containerId: string, options: { follow: boolean; signal?: AbortSignal; tail?: number }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void> }> {
+  /**
+   * A container's output. With `tty` (a container made with a terminal) the engine sends it as the terminal wrote
+   * it, one stream, not multiplexed: it all comes on stdout.
+   */
+  async logs(containerId: string, options: { follow: boolean; signal?: AbortSignal; tail?: number; tty?: boolean }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void> }> {
     const container = this.docker.getContainer(containerId);
     const answer = await this.call(`Reading the logs of ${containerId}`, () =>
       container.logs({ follow: options.follow, stdout: true, stderr: true, abortSignal: options.signal, ...(options.tail !== undefined ? { tail: options.tail } : {}) } as Docker.ContainerLogsOptions & { follow: true }),
@@ -475,7 +479,8 @@ export class Engine {
     const raw = Buffer.isBuffer(answer) ? Readable.from([answer]) : (answer as unknown as Readable);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
-    demultiplex(raw, stdout, stderr);
+    if (options.tty) raw.pipe(stdout, { end: false });
+    else demultiplex(raw, stdout, stderr);
     const done = new Promise<void>((resolve) => {
       const finish = () => {
         stdout.end();

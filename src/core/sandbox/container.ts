@@ -59,6 +59,7 @@ export function containerOptions(
     SANDBOX_NAME: record.name,
     SANDBOX_AGENT: record.agent,
     SANDBOX_TASK: record.task,
+    ...(role.interactive ? { TERM: 'xterm-256color' } : {}),
   };
   return {
     name: record.container,
@@ -67,6 +68,8 @@ export function containerOptions(
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     User: `${user.uid}:${user.gid}`,
     WorkingDir: WORKSPACE_IN_CONTAINER,
+    // An interactive agent gets a terminal and an open stdin that outlives every attachment.
+    ...(role.interactive ? { Tty: true, OpenStdin: true, StdinOnce: false } : {}),
     ExposedPorts: exposed,
     Labels: {
       [LABEL.managed]: 'true',

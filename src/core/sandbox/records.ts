@@ -43,6 +43,8 @@ export interface SandboxInfo {
   createdAt: string;
   /** The engine the sandbox runs on (its container's); for one whose container is gone, the engine it was made on. */
   engine?: EngineKind;
+  /** Its agent runs on a terminal, to attach to (Attach to Agent, `agent-sandbox attach`). */
+  interactive?: boolean;
   /** The agent preset it runs, and how its credential is held (never the value). */
   preset?: AgentRecord;
 }
@@ -59,6 +61,8 @@ export interface SandboxRecord {
   createdAt: string;
   /** The engine it was made on. */
   engine?: EngineKind;
+  /** Made with a terminal for its agent. */
+  interactive?: boolean;
   /** The role's agent preset, as it was launched. */
   preset?: AgentRecord;
 }
