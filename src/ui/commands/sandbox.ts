@@ -1,18 +1,27 @@
 /** The commands that act on a sandbox itself: create, start, stop, restart, remove, open its worktree, the menu. */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { SandboxError } from '../../core/errors';
+import { addPresetRole } from '../../core/agents/starter';
+import { SandboxError } from '../../core/errors';
 import type { Sandboxes } from '../../core/sandboxes';
 import { validateSandboxName } from '../../core/git/worktrees';
 import { COMMAND, VIEW_ID } from '../ids';
 import type { SandboxView } from '../model';
+import { userPolicy } from '../policy';
+import { firstSet, roleChoices, roleCredentials, roleOfPreset } from '../presetPick';
+import type { RoleChoice } from '../presetPick';
 import { suggestName } from '../sandboxName';
-import { revealLogsOnStartSetting } from '../settings';
+import { configPathSetting, revealLogsOnStartSetting } from '../settings';
+import { setAgentSecret } from './secrets';
 import { stateLabel } from '../tree';
 import { pick, requireCore } from './context';
 import type { CommandContext, SandboxArg } from './context';
 
 export interface NewSandboxOptions {
+  /** A role of sandbox.toml. */
   agent?: string;
+  /** An agent preset (claude-code, codex, ...): its role, added to sandbox.toml when no role runs it yet. */
+  preset?: string;
   task?: string;
   name?: string;
 }
@@ -23,14 +32,54 @@ export async function lifecycle(ctx: CommandContext, arg: SandboxArg, verb: stri
   await ctx.model.refresh();
 }
 
-export async function newSandbox(ctx: CommandContext, options: NewSandboxOptions = {}): Promise<string> {
-  const core = requireCore(ctx);
-  const roles = Object.keys(core.config.agents);
-  let agent = options.agent;
-  if (!agent) {
-    agent = roles.length === 1 ? roles[0] : (await vscode.window.showQuickPick(roles.map((label) => ({ label, description: label === core.config.defaultAgent ? 'default' : undefined })), { title: 'New Sandbox: agent role' }))?.label;
+/**
+ * The role New Sandbox runs: the one given, the one that runs the given preset, or the one picked from the roles of
+ * sandbox.toml and the presets no role runs yet. A preset without a role gets one, written into sandbox.toml (a
+ * new file when there is none), and the workspace is opened again on it.
+ */
+async function chooseRole(ctx: CommandContext, options: NewSandboxOptions): Promise<string> {
+  const config = requireCore(ctx).config;
+  if (options.agent) return options.agent;
+  let preset = options.preset;
+  if (!preset) {
+    const choices = roleChoices(config, path.basename(configPathSetting(ctx.settings())));
+    const items = choices.map((c): vscode.QuickPickItem & { choice?: RoleChoice } =>
+      'separator' in c ? { label: c.separator, kind: vscode.QuickPickItemKind.Separator } : { label: c.label, description: c.description, choice: c },
+    );
+    const picked = items.length === 1 ? items[0] : await vscode.window.showQuickPick(items, { title: 'New Sandbox: agent role', placeHolder: 'A role of sandbox.toml, or an agent preset to add to it' });
+    if (!picked?.choice) throw new vscode.CancellationError();
+    if (picked.choice.role) return picked.choice.role;
+    preset = picked.choice.preset!;
   }
-  if (!agent) throw new vscode.CancellationError();
+  const existing = roleOfPreset(config, preset);
+  if (existing) return existing;
+  if (!ctx.folder) throw new SandboxError('Open a folder first.');
+  const file = path.resolve(ctx.folder.fsPath, configPathSetting(ctx.settings()));
+  const { role, created } = await addPresetRole(file, preset);
+  ctx.log.info(`${created ? 'Wrote' : 'Added the role'} [agents.${role}] (preset ${preset}) ${created ? 'to a new' : 'to'} ${file}`);
+  await ctx.model.open();
+  const reopened = requireCore(ctx);
+  if (!Object.hasOwn(reopened.config.agents, role)) throw new SandboxError(`${file} has no role "${role}" after adding it.`);
+  return role;
+}
+
+/**
+ * Asks for a preset role's credential when none of the names it takes has a value where the core looks (the
+ * editor's secret storage, or the environment for the names the user allowed): before anything is made.
+ */
+async function ensureCredential(ctx: CommandContext, core: Sandboxes, agent: string): Promise<void> {
+  const names = roleCredentials(core.config.agents[agent]);
+  if (names.length === 0) return;
+  const secrets = userPolicy(ctx.settings(), ctx.secrets).secrets;
+  if (await firstSet(names, secrets)) return;
+  const set = await setAgentSecret(ctx, names[0]);
+  if (!set || !(await secrets(set))) throw new vscode.CancellationError();
+}
+
+export async function newSandbox(ctx: CommandContext, options: NewSandboxOptions = {}): Promise<string> {
+  const agent = await chooseRole(ctx, options);
+  const core = requireCore(ctx);
+  await ensureCredential(ctx, core, agent);
   const task = options.task ?? (await vscode.window.showInputBox({ title: 'New Sandbox: task', prompt: 'What should the agent do? (given to it as $SANDBOX_TASK)', ignoreFocusOut: true }));
   if (task === undefined) throw new vscode.CancellationError();
   const taken = new Set(ctx.model.list.map((s) => s.name));

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { ENV_NAME } from '../../core/config/model';
 import { SandboxError } from '../../core/errors';
+import { roleCredentials } from '../presetPick';
 import { secretKey } from '../secrets';
 import type { CommandContext } from './context';
 
@@ -13,8 +14,12 @@ import type { CommandContext } from './context';
 export async function setAgentSecret(ctx: CommandContext, name?: string, value?: string): Promise<string | undefined> {
   let secretName = name;
   if (!secretName) {
-    const named = [...new Set(Object.values(ctx.model.config?.agents ?? {}).flatMap((role) => role.container.secrets))];
-    const items = named.map((label) => ({ label, description: 'named in sandbox.toml' }));
+    const roles = Object.values(ctx.model.config?.agents ?? {});
+    // The secrets roles name, then the credentials their agent presets take (kept outside the sandbox).
+    const described = new Map<string, string>();
+    for (const role of roles) for (const name of role.container.secrets) if (!described.has(name)) described.set(name, 'named in sandbox.toml');
+    for (const role of roles) for (const name of roleCredentials(role)) if (!described.has(name)) described.set(name, `the key of ${role.agent!.preset} (role ${role.name})`);
+    const items = [...described].map(([label, description]) => ({ label, description }));
     const picked = items.length
       ? await vscode.window.showQuickPick([...items, { label: 'Another name...', description: '' }], { placeHolder: 'The secret to set' })
       : { label: 'Another name...' };

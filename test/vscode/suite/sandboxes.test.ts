@@ -439,3 +439,133 @@ async function activated(): Promise<void> {
     await assert.rejects(Promise.resolve(vscode.commands.executeCommand(COMMAND.newSandbox, { agent: 'x', task: 'y', name: 'z' })), /not inside a git repository/);
   });
 });
+
+/** Files and the shared libraries they load (ldd), copied into an image's root at the same paths. */
+async function addToRootfs(rootfs: string, files: Array<[string, string]>): Promise<void> {
+  const all = new Map<string, string>(files);
+  for (const [from] of files) {
+    for (const line of execFileSync('ldd', [from], { encoding: 'utf8' }).split('\n')) {
+      const lib = /=>\s+(\/\S+)/.exec(line)?.[1] ?? /^\s*(\/\S+)\s+\(/.exec(line)?.[1];
+      if (lib) all.set(lib, lib);
+    }
+  }
+  for (const [from, to] of all) {
+    await fs.mkdir(path.dirname(path.join(rootfs, to)), { recursive: true });
+    await fs.copyFile(from, path.join(rootfs, to));
+    await fs.chmod(path.join(rootfs, to), 0o755);
+  }
+}
+
+function docker(...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('docker', args, { encoding: 'utf8', timeout: 300_000 }, (error, stdout, stderr) => (error ? reject(new Error(`docker ${args[0]}: ${stderr || error.message}`)) : resolve(stdout.trim()))),
+  );
+}
+
+// New Sandbox with an agent preset, from a workspace whose config file does not exist yet, to the real Claude Code
+// (the CLI its preset pins, installed by the product) running on the task against the test's model server, which
+// the sandbox reaches only through its allowlist and the credential route (as test/integration/agents.test.ts).
+(phase === 'main' ? describe : describe.skip)('Agent presets in New Sandbox', () => {
+  const CONFIG = 'agents.toml';
+  const config = path.join(root, CONFIG);
+  const context = path.join(root, '.sandbox-agent');
+  const TASK = 'Create AGENT_WAS_HERE.md and commit it.';
+  const KEY = `sk-ant-api03-ui-${Date.now()}-only-the-host-knows-it`;
+  const saved = { endpoints: process.env.AGENT_SANDBOX_PROVIDER_ENDPOINTS, egress: process.env.AGENT_SANDBOX_EGRESS_HOSTS };
+  const tag = `agent-sandboxes-ui-test-model:${process.pid}`;
+  let modelContainer = '';
+  let modelIp = '';
+
+  before(async function () {
+    this.timeout(300_000);
+    await activated();
+    // The toolchain image a user would have: bash and glibc (Claude Code and its shell tool), git, and a node that
+    // the model server runs on; made from this machine's files, so no registry is needed.
+    await fs.cp(path.join(root, '.sandbox'), context, { recursive: true });
+    const node = (await fs.stat('/usr/bin/node').then(() => '/usr/bin/node', () => undefined)) ?? process.execPath;
+    const bash = execFileSync('sh', ['-c', 'command -v bash'], { encoding: 'utf8' }).trim();
+    // What Claude Code's own executable loads besides (ldd of bash and node does not name them all).
+    const libs = ['libm.so.6', 'libpthread.so.0', 'libdl.so.2', 'librt.so.1'].map((name) => execFileSync('sh', ['-c', `ldconfig -p | awk '/${name.replace(/\./g, '\\.')} .*x86-64/{print $NF; exit}'`], { encoding: 'utf8' }).trim()).filter(Boolean);
+    await addToRootfs(path.join(context, 'rootfs'), [[bash, '/bin/bash'], [node, '/usr/bin/node'], ...libs.map((lib): [string, string] => [lib, lib])]);
+    await fs.copyFile(path.resolve(__dirname, '..', '..', 'support', 'model-server.js'), path.join(context, 'rootfs', 'model-server.js'));
+    await docker('build', '-q', '-t', tag, context);
+    modelContainer = await docker('run', '-d', '--label', 'dev.agent-sandboxes.test-host=model', '--user', '65534:65534', '--ulimit', 'nofile=1024:1024', '-e', 'MODEL_SERVER_LISTEN=0.0.0.0:8080', tag, 'node', '/model-server.js');
+    modelIp = await docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', modelContainer);
+    assert.ok(modelIp, 'the model server has an address');
+    // The user's own environment, as the editor's: read by the policy each time the workspace opens.
+    process.env.AGENT_SANDBOX_PROVIDER_ENDPOINTS = 'anthropic=http://model.test:8080';
+    process.env.AGENT_SANDBOX_EGRESS_HOSTS = `model.test=${modelIp}`;
+    await vscode.commands.executeCommand(COMMAND.setSecret, 'ANTHROPIC_API_KEY', '');
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    if (api.model.find('ui-claude')) await vscode.commands.executeCommand(COMMAND.remove, 'ui-claude', { confirmed: true });
+    await vscode.commands.executeCommand(COMMAND.setSecret, 'ANTHROPIC_API_KEY', '');
+    for (const [name, value] of [['AGENT_SANDBOX_PROVIDER_ENDPOINTS', saved.endpoints], ['AGENT_SANDBOX_EGRESS_HOSTS', saved.egress]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    await vscode.workspace.getConfiguration('agentSandboxes').update('configPath', undefined, vscode.ConfigurationTarget.Workspace);
+    if (modelContainer) await docker('rm', '-f', modelContainer).catch(() => undefined);
+    await docker('rmi', tag).catch(() => undefined);
+    await fs.rm(context, { recursive: true, force: true });
+    await fs.rm(config, { force: true });
+    await until('the workspace config again', () => api.model.state === 'ready' && api.model.config?.file === path.join(root, 'sandbox.toml'));
+  });
+
+  it('without a config file, picking Claude Code writes its role there; its key missing, it is asked for, and cancelling makes nothing', async () => {
+    await vscode.workspace.getConfiguration('agentSandboxes').update('configPath', CONFIG, vscode.ConfigurationTarget.Workspace);
+    await until('the no-config state', () => api.model.state === 'noConfig' && !api.model.config?.file);
+    const run = Promise.resolve(vscode.commands.executeCommand<string | undefined>(COMMAND.newSandbox, { preset: 'claude-code', task: TASK, name: 'ui-claude' }));
+    let settled = false;
+    void run.finally(() => (settled = true));
+    // The only question left is the key's password box: Escape on it, until the command returns.
+    await until('the credential prompt, cancelled', async () => {
+      if (settled) return true;
+      if (api.model.config?.agents.claude) await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+      await new Promise((r) => setTimeout(r, 200));
+      return settled;
+    });
+    assert.equal(await run, undefined, 'a cancelled New Sandbox returns nothing');
+    const written = await fs.readFile(config, 'utf8');
+    assert.match(written, /^\[agents\.claude\]\npreset = "claude-code"$/m);
+    assert.match(written, /set it with Set Agent Secret/);
+    assert.equal(api.model.config?.file, config);
+    assert.equal(api.model.config?.agents.claude.agent?.preset, 'claude-code');
+    await api.model.refresh();
+    assert.equal(api.model.find('ui-claude'), undefined, 'nothing made');
+    assert.equal(git('branch', '--list', 'sandbox/ui-claude'), '');
+  });
+
+  it('with the key set, New Sandbox adds the preset to a file without roles and runs the real Claude Code: the verdict in the tree, the transcript in its output, its commit on the branch', async function () {
+    this.timeout(600_000);
+    await fs.writeFile(config, '[sandbox.container]\ndockerfile = ".sandbox-agent/Dockerfile"\nnetwork = "nat"\nmemory = "2g"\ncpus = 2\npids = 512\n');
+    await vscode.commands.executeCommand(COMMAND.retry);
+    await until('the file without roles', () => api.model.config?.file === config && !api.model.config.agents.claude);
+    assert.equal(await vscode.commands.executeCommand(COMMAND.setSecret, 'ANTHROPIC_API_KEY', KEY), 'ANTHROPIC_API_KEY');
+    assert.equal(await vscode.commands.executeCommand<string>(COMMAND.newSandbox, { preset: 'claude-code', task: TASK, name: 'ui-claude' }), 'ui-claude');
+    assert.match(await fs.readFile(config, 'utf8'), /^dockerfile = "\.sandbox-agent\/Dockerfile"\n[^]*^\[agents\.claude\]\npreset = "claude-code"$/m);
+    const why = () => `the verdict in the tree (now: ${item('ui-claude')?.description as string}; output: ${api.logs.received('ui-claude').slice(-2000)})`;
+    let exitedAt: number | undefined;
+    const done = await until(
+      why,
+      () => {
+        const description = item('ui-claude')?.description as string | undefined;
+        if (description?.includes('✓ done')) return description;
+        // An agent that ended without the verdict fails now, not at the timeout.
+        if (api.model.find('ui-claude')?.state === 'exited') exitedAt ??= Date.now();
+        if (exitedAt !== undefined && Date.now() - exitedAt > 20_000) throw new Error(`ended without it: ${why()}`);
+        return undefined;
+      },
+      480_000,
+    );
+    assert.match(done, / · claude · ✓ done · \d+ turns?/);
+    const transcript = api.logs.received('ui-claude');
+    assert.match(transcript, /^▸ Write \S*AGENT_WAS_HERE\.md/m, transcript);
+    assert.doesNotMatch(transcript, /^\{"type"/m, 'the readable transcript, not the raw JSON');
+    // The agent's commits reach sandbox/NAME as the view lists the sandbox (each engine event refreshes it).
+    await until(() => `the agent's commit on sandbox/ui-claude: ${git('log', '--format=%s', 'sandbox/ui-claude')}`, () => /^agent: add AGENT_WAS_HERE\.md$/m.test(git('log', '--format=%s', 'sandbox/ui-claude')), 30_000);
+    assert.ok(git('show', 'sandbox/ui-claude:AGENT_WAS_HERE.md').length > 0);
+  });
+});
