@@ -6,7 +6,7 @@
 import { credentialNames, presetNamed, PRESET_IDS, PRESETS } from '../core/agents/presets';
 import type { PresetId } from '../core/agents/presets';
 import { roleNameFor } from '../core/agents/starter';
-import type { AgentRole, SandboxConfig } from '../core/config/config';
+import type { AgentRole, SandboxConfig } from '../core/config/model';
 
 export interface RoleChoice {
   label: string;
