@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { version } from '../../package.json';
 import { addPresetRole } from '../core/agents/starter';
+import { checkDetachKeys } from '../core/sandbox/attach';
 import { progressSummary } from '../core/agents/progress';
 import type { AgentProgress } from '../core/agents/progress';
 import { CONFIG_FILE_NAME, formatWarning } from '../core/config/model';
@@ -40,6 +41,7 @@ const COMMANDS: Record<string, Command> = {
   ls: { args: '[--json]', options: {} },
   logs: { args: 'NAME [--follow] [--raw]', options: { follow: { type: 'boolean', short: 'f' }, raw: { type: 'boolean' } } },
   exec: { args: 'NAME -- CMD [ARG...]', options: {} },
+  attach: { args: 'NAME [--detach-keys ctrl-p,ctrl-q]', options: { 'detach-keys': { type: 'string' } } },
   stop: { args: 'NAME', options: {} },
   start: { args: 'NAME', options: {} },
   build: { args: '[--agent ROLE] [--force]', options: { agent: { type: 'string', short: 'a' }, force: { type: 'boolean' } } },
@@ -202,6 +204,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'attach':
+      return attach(sandboxes, needName(), String(values['detach-keys'] ?? process.env.AGENT_SANDBOX_DETACH_KEYS ?? 'ctrl-p,ctrl-q'));
     case 'exec': {
       const name = needName();
       if (theirs.length === 0) throw new UsageError('agent-sandbox exec NAME -- CMD: the command is missing.', commandUsage('exec'));
@@ -279,6 +283,44 @@ async function followLogs(sandboxes: Sandboxes, name: string, raw = false): Prom
     process.removeListener('SIGINT', detach);
     await watcher.close();
   }
+}
+
+/**
+ * The interactive agent's terminal in this one, until the detach keys (Docker's `ctrl-p,ctrl-q` unless
+ * --detach-keys) or the agent's end; the terminal's mode is restored on every way out.
+ */
+async function attach(sandboxes: Sandboxes, name: string, detachKeys: string): Promise<number> {
+  const problem = checkDetachKeys(detachKeys);
+  if (problem) throw new UsageError(`--detach-keys: ${problem}.`, commandUsage('attach'));
+  if (!process.stdin.isTTY || !process.stdout.isTTY) throw new UsageError('agent-sandbox attach needs a terminal: run it in one.', commandUsage('attach'));
+  const terminal = await sandboxes.attach(name, { columns: process.stdout.columns, rows: process.stdout.rows, detachKeys });
+  const restore = () => {
+    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+  };
+  const resize = () => void terminal.resize(process.stdout.columns, process.stdout.rows);
+  // An exit that skips the finally below (a signal, an uncaught error) still gives the terminal back.
+  process.once('exit', restore);
+  process.stdin.setRawMode(true);
+  process.stdin.resume();
+  process.stdin.pipe(terminal.input);
+  terminal.output.pipe(process.stdout, { end: false });
+  process.stdout.on('resize', resize);
+  const hangUp = () => terminal.detach();
+  process.once('SIGHUP', hangUp);
+  process.once('SIGTERM', hangUp);
+  try {
+    await terminal.ended;
+  } finally {
+    process.stdin.unpipe(terminal.input);
+    process.stdout.off('resize', resize);
+    process.off('SIGHUP', hangUp);
+    process.off('SIGTERM', hangUp);
+    restore();
+    process.stdin.pause();
+  }
+  const info = await sandboxes.get(name).catch(() => undefined);
+  process.stderr.write(info?.state === 'running' ? `\r\nDetached from ${name}: the agent keeps running (agent-sandbox attach ${name} again).\r\n` : `\r\nThe agent of ${name} has ended${info?.exitCode !== undefined ? ` (exit ${info.exitCode})` : ''}.\r\n`);
+  return 0;
 }
 
 function drained(stream: NodeJS.WriteStream): Promise<void> {

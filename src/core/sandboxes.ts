@@ -41,6 +41,9 @@ import { AgentTranscript } from './agents/progress';
 import type { AgentProgress } from './agents/progress';
 import { containerOptions, WORKSPACE_IN_CONTAINER } from './sandbox/container';
 import type { ContainerExtras } from './sandbox/container';
+import { attachTerminal } from './sandbox/attach';
+import type { AgentTerminal, AttachOptions } from './sandbox/attach';
+import { TerminalText } from './sandbox/terminal';
 import { execIn, execInteractive } from './sandbox/exec';
 import type { ExecIo, InteractiveSession } from './sandbox/exec';
 import { checkEngineHost, checkNetworkExposure, environmentPolicy } from './sandbox/policy';
@@ -393,20 +396,21 @@ export class Sandboxes {
 
   /**
    * The agent's output from its first line; with `follow`, until the container stops. An agent preset's event
-   * stream comes as a readable transcript (`transcript` reads where the agent is), unless `raw`.
+   * stream comes as a readable transcript (`transcript` reads where the agent is), and an interactive agent's
+   * terminal as text, unless `raw`.
    */
   async logs(name: string, options: { follow: boolean; signal?: AbortSignal; raw?: boolean; tail?: number }): Promise<{ stdout: Readable; stderr: Readable; done: Promise<void>; transcript?: AgentTranscript }> {
-    const container = await this.container(name);
+    const [container, interactive] = await Promise.all([this.container(name), readRecord(this.repo.paths(name)).then((r) => r?.interactive === true)]);
     const [logs, denials, secrets, record] = await Promise.all([
-      this.engine.logs(container.id, options),
+      this.engine.logs(container.id, { ...options, tty: interactive }),
       egressLog(this.engine, this.containerName(name), options),
       // Every value known is masked, even when another one is missing now (a start would refuse; a read must not unmask).
       this.maskedNamesOf(name).then((names) => knownSecrets(names, this.policy.secrets)),
       readRecord(this.repo.paths(name)),
     ]);
     const masked = logs.stdout.pipe(new SecretMask(secrets.values()));
-    const transcript = record?.preset && !options.raw ? new AgentTranscript({ format: record.preset.events, workdir: WORKSPACE_IN_CONTAINER }) : undefined;
-    const stdout = transcript ? masked.pipe(transcript) : masked;
+    const transcript = record?.preset && !options.raw && !interactive ? new AgentTranscript({ format: record.preset.events, workdir: WORKSPACE_IN_CONTAINER }) : undefined;
+    const stdout = transcript ? masked.pipe(transcript) : interactive && !options.raw ? masked.pipe(new TerminalText()) : masked;
     const stderr = new SecretMask(secrets.values());
     // The proxy's denials join the agent's stderr. Followed, it ends when the agent's output does; read
     // once, when both have been read whole.
@@ -604,6 +608,21 @@ export class Sandboxes {
   async fileAtBase(name: string, file: string): Promise<Buffer | undefined> {
     const record = await readRecord(this.repo.paths(name));
     return record ? this.repo.fileAt(record.base, file) : undefined;
+  }
+
+  /**
+   * Attaches to an interactive agent's terminal (see attachTerminal): the screen as it is now, then its output;
+   * keys go to the agent; detaching leaves it running.
+   */
+  async attach(name: string, options: Omit<AttachOptions, 'masked'>): Promise<AgentTerminal> {
+    const [container, record] = await Promise.all([this.container(name), readRecord(this.repo.paths(name))]);
+    if (!record?.interactive) {
+      throw new ConflictError(`The agent of "${name}" has no terminal to attach to: its role is not interactive.`, 'Set interactive = true in its role for an agent to talk to; a shell beside the agent is Attach Shell (agent-sandbox exec NAME -- sh).');
+    }
+    const state = sandboxState((await this.engine.inspectContainer(container.id, `Inspecting "${name}"`)).State.Status);
+    if (state !== 'running') throw new ConflictError(`The agent of "${name}" is not running (it is ${state}).`, 'Start it first.', [{ do: 'start-sandbox', sandbox: name }]);
+    const masked = await this.maskedNamesOf(name).then((names) => knownSecrets(names, this.policy.secrets));
+    return attachTerminal(this.engine, container, `Attaching to "${name}"`, { ...options, masked: masked.values() });
   }
 
   /** An interactive command with a terminal in the running sandbox, for an editor's terminal to drive. */

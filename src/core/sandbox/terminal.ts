@@ -65,6 +65,7 @@ export class TerminalGuard extends Transform {
     let at = 0;
     while (at < text.length) {
       if (this.dropping) {
+        // eslint-disable-next-line no-control-regex -- BEL and ST end an operating system command
         const end = text.slice(at).search(/\x07|\x1b\\/);
         if (end < 0) {
           this.dropped += text.length - at;
@@ -89,6 +90,7 @@ export class TerminalGuard extends Transform {
       }
       out += text.slice(at, esc);
       const rest = text.slice(esc + 2, esc + 2 + LONGEST_OSC_PREFIX);
+      // eslint-disable-next-line no-control-regex -- the command's number ends at `;`, BEL or ESC
       const code = /^(\d+)[;\x07\x1b]/.exec(rest);
       if (!code && /^\d*$/.test(rest) && esc + 2 + rest.length >= text.length) {
         // The command's number is not all here yet.
