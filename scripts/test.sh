@@ -22,6 +22,8 @@ source scripts/lib.sh
 if ! { command -v gcc >/dev/null 2>&1 && [ -e "$(gcc -print-file-name=libc.a)" ]; }; then
   apt_install "install gcc and a static libc (Debian: libc6-dev)" gcc libc6-dev
 fi
+# The interactive agents' test drives `agent-sandbox attach` on the pseudo-terminal tmux gives it.
+command -v tmux >/dev/null 2>&1 || apt_install "install tmux" tmux
 podman=${AGENT_SANDBOX_TEST_PODMAN:-1}
 if [ -n "${CI:-}" ] && [ "$podman" != 1 ]; then echo "test: CI must run the Podman pass" >&2; exit 1; fi
 # Podman from Debian's packages (podman, catatonit), its API service started if it does not answer.

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { version } from '../../package.json';
 import { addPresetRole } from '../core/agents/starter';
-import { checkDetachKeys } from '../core/sandbox/attach';
+import { checkDetachKeys, detachKeyBytes, DetachKeys } from '../core/sandbox/attach';
 import { progressSummary } from '../core/agents/progress';
 import type { AgentProgress } from '../core/agents/progress';
 import { CONFIG_FILE_NAME, formatWarning } from '../core/config/model';
@@ -302,7 +302,8 @@ async function attach(sandboxes: Sandboxes, name: string, detachKeys: string): P
   process.once('exit', restore);
   process.stdin.setRawMode(true);
   process.stdin.resume();
-  process.stdin.pipe(terminal.input);
+  const keys = new DetachKeys(detachKeyBytes(detachKeys), () => terminal.detach());
+  process.stdin.pipe(keys).pipe(terminal.input);
   terminal.output.pipe(process.stdout, { end: false });
   process.stdout.on('resize', resize);
   const hangUp = () => terminal.detach();
@@ -311,7 +312,8 @@ async function attach(sandboxes: Sandboxes, name: string, detachKeys: string): P
   try {
     await terminal.ended;
   } finally {
-    process.stdin.unpipe(terminal.input);
+    process.stdin.unpipe(keys);
+    keys.unpipe(terminal.input);
     process.stdout.off('resize', resize);
     process.off('SIGHUP', hangUp);
     process.off('SIGTERM', hangUp);

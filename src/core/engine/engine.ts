@@ -330,6 +330,33 @@ export class Engine {
     return (await this.info()).kind === 'podman' ? `localhost/${name}` : name;
   }
 
+  /**
+   * A container's terminal, attached: its output and its stdin over one upgraded connection. Sent with an empty
+   * body of a stated length: docker-modem would send the options as a chunked JSON body, which Podman reads as
+   * the first keys typed into the terminal (and waits for the body's end before it answers).
+   */
+  attach(idOrName: string, query: Record<string, string | boolean>, what: string): Promise<NodeJS.ReadWriteStream & { destroy(): void }> {
+    return this.call(
+      what,
+      () =>
+        new Promise((resolve, reject) => {
+          this.docker.modem.dial(
+            {
+              path: `/containers/${encodeURIComponent(idOrName)}/attach?`,
+              method: 'POST',
+              hijack: true,
+              openStdin: true,
+              file: Buffer.alloc(0),
+              headers: { 'Content-Type': 'text/plain' },
+              statusCodes: { 101: true, 200: true, 404: 'no such container', 409: 'container is not running', 500: 'server error' },
+              options: query,
+            },
+            (error: unknown, stream: unknown) => (error ? reject(error) : resolve(stream as NodeJS.ReadWriteStream & { destroy(): void })),
+          );
+        }),
+    );
+  }
+
   /** A handle on a container by id or name; nothing is asked of the engine until it is used. */
   container(idOrName: string): Docker.Container {
     return this.docker.getContainer(idOrName);
