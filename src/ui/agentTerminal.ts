@@ -90,10 +90,13 @@ export class AgentTerminals implements vscode.Disposable {
       open: (dimensions) => {
         const opened = performance.now();
         if (dimensions) size = { columns: dimensions.columns, rows: dimensions.rows };
-        core.attach(name, size).then(
+        const asked = size;
+        core.attach(name, asked).then(
           (terminal) => {
             if (closed) return terminal.detach();
             attached = terminal;
+            // Resized while attaching: the size it has now.
+            if (size !== asked) void terminal.resize(size.columns, size.rows);
             terminal.output.on('data', (chunk: Buffer) => {
               if (record.firstScreenMs === undefined) {
                 record.firstScreenMs = performance.now() - opened;
