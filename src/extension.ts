@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { engineName } from './core/engine/engine';
 import { errorMessage } from './core/errors';
 import type { HostPolicy } from './core/sandbox/policy';
+import { AgentTerminals } from './ui/agentTerminal';
 import { BaseContentProvider } from './ui/baseContent';
 import { registerCommands } from './ui/commands/table';
 import { ConfigDiagnostics } from './ui/diagnostics';
@@ -19,6 +20,8 @@ import { SandboxTreeProvider } from './ui/tree';
 export interface AgentSandboxesApi {
   model: SandboxModel;
   logs: LogChannels;
+  /** The Attach to Agent terminals of this window, and what each attachment received. */
+  agentTerminals: AgentTerminals;
   tree: SandboxTreeProvider;
   /** How long activate() took, and when the view first had its answer (engine calls included), in ms. */
   timings: { activateMs: number; firstLoadMs?: number };
@@ -61,18 +64,20 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
   const model = new SandboxModel(folder, engineSettings, configPath, log, policy);
   const logs = new LogChannels(model, log, () => agentStuckAfterSetting(settings()));
   const tree = new SandboxTreeProvider(model, logs);
+  const agentTerminals = new AgentTerminals();
   const view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
   const buildOutput = vscode.window.createOutputChannel('Agent Sandboxes: Build');
   context.subscriptions.push(
     model,
     logs,
+    agentTerminals,
     tree,
     view,
     buildOutput,
     new SandboxStatusBar(model),
     new ConfigDiagnostics(model, configUri),
     vscode.workspace.registerTextDocumentContentProvider(BASE_SCHEME, new BaseContentProvider(model)),
-    ...registerCommands({ model, logs, buildOutput, log, folder, secrets: context.secrets, settings }),
+    ...registerCommands({ model, logs, agentTerminals, buildOutput, log, folder, secrets: context.secrets, settings }),
     // The view's title says which engine its sandboxes run on.
     model.onDidChange(() => {
       view.description = model.engineKind ? engineName(model.engineKind) : undefined;
@@ -93,7 +98,7 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
   });
   timings.activateMs = performance.now() - started;
   log.info(`Agent Sandboxes activated in ${timings.activateMs.toFixed(1)} ms for ${folder?.fsPath ?? 'no folder'}`);
-  return { model, logs, tree, timings };
+  return { model, logs, agentTerminals, tree, timings };
 }
 
 export function deactivate(): void {}

@@ -13,6 +13,7 @@ export const COMMAND = {
   start: 'agentSandboxes.start',
   restart: 'agentSandboxes.restart',
   attachShell: 'agentSandboxes.attachShell',
+  attachAgent: 'agentSandboxes.attachAgent',
   reviewChanges: 'agentSandboxes.reviewChanges',
   syncBack: 'agentSandboxes.syncBack',
   syncFile: 'agentSandboxes.syncFile',

@@ -25,7 +25,8 @@ export class SandboxNode {
     // An agent preset's step ("editing src/app.ts · turn 3") says more than its branch.
     item.description = [stateLabel(s), s.agent, this.progress ? progressSummary(this.progress) : s.branch].filter(Boolean).join(' · ');
     item.iconPath = stateIcon(s);
-    item.contextValue = `sandbox.${s.pending ? 'building' : s.state}${s.containerId ? '.container' : ''}`;
+    // Matched by package.json's menus with regular expressions: each part is added at the end.
+    item.contextValue = `sandbox.${s.pending ? 'building' : s.state}${s.containerId ? '.container' : ''}${s.interactive ? '.interactive' : ''}`;
     item.tooltip = tooltip(s);
     return item;
   }

@@ -19,6 +19,11 @@ pids = 256
 [agents.engineer]
 command = ["sh", "-c", "echo \"task: $SANDBOX_TASK\"; i=1; while [ $i -le 5 ]; do echo \"step $i\"; i=$((i+1)); sleep 0.3; done; echo hello > hello.txt; git add hello.txt; git commit -q -m 'agent: hello' >/dev/null 2>&1; echo changed >> README.md; echo done; exec sleep 600"]
 
+# An interactive agent: a shell with a terminal, attached to with Attach to Agent.
+[agents.shell]
+interactive = true
+command = ["sh"]
+
 [agents.quick]
 command = ["sh", "-c", "echo quick; exit 3"]
 

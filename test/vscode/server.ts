@@ -102,6 +102,8 @@ const SETTINGS = {
   'telemetry.telemetryLevel': 'off',
   'workbench.enableExperiments': false,
   'git.openRepositoryInParentFolders': 'never',
+  // The terminal's text in the DOM (.xterm-rows), where the UI test reads it; the browser has no GPU anyway.
+  'terminal.integrated.gpuAcceleration': 'off',
 };
 
 /**

@@ -8,13 +8,15 @@
 // Steps: a. the Sandboxes icon in the activity bar shows the view; b. a sandbox started by the CLI (another
 // process) shows up in the view by itself, running, and its changed files under it; c. its inline Stop action
 // stops it; d. the status bar item's quick pick lists it and its "Show Logs" shows the agent's output; e. the
-// summary row's inline Sync Back (squash, every file) brings the agent's files into the workspace; f. every
-// screenshot was saved (.test-artifacts/ui/01-view.png ... 06-sync.png).
+// summary row's inline Sync Back (squash, every file) brings the agent's files into the workspace; f. an
+// interactive agent (a shell) started by the CLI: its row's inline Attach to Agent opens a terminal where typed keys
+// reach the agent and its output shows; g. closing that terminal leaves the agent running, and attaching again
+// shows the same screen; h. every screenshot was saved (.test-artifacts/ui/01-view.png ... 07-attach-agent.png).
 // Env: AGENT_SANDBOX_VSCODE_SERVER (server-main.js; default: what scripts/vscode-server.sh prints),
 //      AGENT_SANDBOX_CHROMIUM (default /usr/bin/chromium), AGENT_SANDBOX_UI_KEEP=1 keeps the temp folder.
 // Exit code: 0 when every step passed, 1 otherwise; 130/143 on SIGINT/SIGTERM.
 import type { ChildProcess} from 'child_process';
-import { execFileSync, spawn } from 'child_process';
+import { execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -26,7 +28,8 @@ const ARTIFACTS = path.join(REPO_ROOT, '.test-artifacts', 'ui');
 const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
 const NAME = 'ui-demo';
 const TASK = 'Say hello';
-const SCREENSHOTS = ['01-view.png', '02-running.png', '03-stopped.png', '04-quickpick.png', '05-logs.png', '06-sync.png'];
+const AGENT = 'ui-agent';
+const SCREENSHOTS = ['01-view.png', '02-running.png', '03-stopped.png', '04-quickpick.png', '05-logs.png', '06-sync.png', '07-attach-agent.png'];
 
 function say(message: string): void {
   process.stdout.write(`ui: ${message}\n`);
@@ -189,6 +192,69 @@ class UiRun {
     return (await toast.first().innerText()).trim();
   }
 
+  /**
+   * f. An interactive agent (the `shell` role) started by the CLI; its row's inline Attach to Agent opens a terminal;
+   * keys typed there reach the shell, and its answer shows in the terminal.
+   */
+  async attachAgentInline(): Promise<string> {
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, [CLI, 'up', AGENT, '--agent', 'shell', '--task', 'Talk to me', '--workspace', this.workspace], { timeout: 180000 }, (error, stdout, stderr) =>
+        error ? reject(new Expectation(`\`agent-sandbox up ${AGENT}\` failed: ${stderr || error.message}`)) : resolve(),
+      ),
+    );
+    await waitForRow(this.p, AGENT, 60000, (d) => /\brunning\b/.test(d), 'as running');
+    await this.clickAttachAgent();
+    const rows = await this.terminalRows('a prompt', (text) => text.trim().length > 0);
+    await this.p.locator('.part.panel .terminal-wrapper.active .xterm').first().click();
+    await this.p.keyboard.type('echo hello-$((6*7))');
+    await this.p.keyboard.press('Enter');
+    await this.terminalRows('the line hello-42', (text) => /^hello-42\s*$/m.test(text));
+    await this.runCommand('Notifications: Clear All Notifications'); // Sync Back's, over the terminal
+    await this.screenshot('07-attach-agent.png');
+    return `the terminal showed ${JSON.stringify(rows.trim().slice(0, 40))}, then hello-42`;
+  }
+
+  /** g. The panel's Kill Terminal closes the terminal (the attachment), the agent runs on; Attach again: the same screen. */
+  async closeAndReattach(): Promise<string> {
+    const page = this.p;
+    await this.runCommand('Terminal: Kill the Active Terminal Instance');
+    await waitUntil(15000, async () => 'the terminal did not close', async () => ((await page.locator('.part.panel .xterm-rows').count()) === 0 ? true : undefined));
+    const description = await waitForRow(page, AGENT, 10000, (d) => /\brunning\b/.test(d), 'as still running');
+    const clicked = Date.now();
+    await this.clickAttachAgent();
+    await this.terminalRows('the screen as it was, with hello-42', (text) => /^hello-42\s*$/m.test(text));
+    return `${description}; attached again, hello-42 on the screen ${Date.now() - clicked} ms after the click`;
+  }
+
+  /** Runs a command from the command palette (F1), by its title. */
+  private async runCommand(title: string): Promise<void> {
+    const page = this.p;
+    await page.keyboard.press('F1');
+    await waitUntil(10000, async () => 'F1 did not open the command palette', async () => ((await page.locator('.quick-input-widget input').isVisible()) ? true : undefined));
+    await page.keyboard.type(title);
+    await (await this.quickPickOption(title, 'the command palette')).click();
+  }
+
+  private async clickAttachAgent(): Promise<void> {
+    const row = treeRow(this.p, AGENT);
+    await row.hover();
+    const attach = row.locator('.actions .action-label[aria-label="Attach to Agent"], .actions .action-label[title="Attach to Agent"]');
+    await waitUntil(10000, async () => `hovering ${AGENT} showed no inline "Attach to Agent" action (its actions: ${await actionLabels(row)})`,
+      async () => ((await attach.count()) === 1 && (await attach.isVisible()) ? true : undefined));
+    await attach.click();
+  }
+
+  /** The text of the panel's terminal (xterm's rows in the DOM) once `ok` holds for it. */
+  private async terminalRows(what: string, ok: (text: string) => boolean): Promise<string> {
+    const rows = this.p.locator('.part.panel .terminal-wrapper.active .xterm-rows');
+    let seen = '(no terminal)';
+    return waitUntil(30000, async () => `the terminal did not show ${what}; it shows: ${JSON.stringify(seen.slice(-600))}`, async () => {
+      if ((await rows.count()) === 0) return undefined;
+      seen = (await rows.first().innerText()).replace(/\u00a0/g, ' ');
+      return ok(seen) ? seen : undefined;
+    });
+  }
+
   /** The visible quick pick's option whose label is `label`, once it shows. */
   private async quickPickOption(label: string, where: string): Promise<Locator> {
     const widget = this.p.locator('.quick-input-widget');
@@ -266,8 +332,10 @@ async function main(): Promise<number> {
     { id: 'c', title: `the row's inline Stop action stops ${NAME}`, run: () => run.stopInline() },
     { id: 'd', title: `the status bar item's quick pick, ${NAME}, Show Logs shows the agent's output`, run: () => run.logsFromStatusBar() },
     { id: 'e', title: `the summary row's inline Sync Back, Squash, every file: the agent's files arrive in the workspace`, run: () => run.syncFromSummaryRow() },
+    { id: 'f', title: `an interactive agent's inline Attach to Agent opens its terminal: typed keys reach it, its output shows`, run: () => run.attachAgentInline() },
+    { id: 'g', title: 'closing the terminal leaves the agent running; Attach to Agent again shows the same screen', run: () => run.closeAndReattach() },
     {
-      id: 'f', title: `the screenshots are in ${path.relative(REPO_ROOT, ARTIFACTS)}`, run: async () => {
+      id: 'h', title: `the screenshots are in ${path.relative(REPO_ROOT, ARTIFACTS)}`, run: async () => {
         const missing = SCREENSHOTS.filter((f) => !(fs.statSync(path.join(ARTIFACTS, f), { throwIfNoEntry: false })?.size));
         if (missing.length) throw new Expectation(`missing: ${missing.join(', ')}`);
         return SCREENSHOTS.join(', ');

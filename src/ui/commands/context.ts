@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { SandboxError } from '../../core/errors';
 import type { Sandboxes } from '../../core/sandboxes';
+import type { AgentTerminals } from '../agentTerminal';
 import type { LogChannels } from '../logChannels';
 import type { SandboxModel, SandboxView } from '../model';
 import type { SandboxNode, SummaryNode } from '../tree';
@@ -13,6 +14,8 @@ export type SandboxArg = SandboxNode | SummaryNode | string | undefined;
 export interface CommandContext {
   model: SandboxModel;
   logs: LogChannels;
+  /** The Attach to Agent terminals of this window. */
+  agentTerminals: AgentTerminals;
   buildOutput: vscode.OutputChannel;
   log: vscode.LogOutputChannel;
   folder: vscode.Uri | undefined;

@@ -210,6 +210,7 @@ export async function showMenu(ctx: CommandContext): Promise<void> {
     { label: '$(diff-multiple) Review Changes', command: COMMAND.reviewChanges },
     { label: '$(repo-pull) Sync Back to Workspace...', command: COMMAND.syncBack },
     running ? { label: '$(debug-stop) Stop', command: COMMAND.stop } : { label: '$(debug-start) Start', command: COMMAND.start },
+    ...(running && s.interactive ? [{ label: '$(terminal-tmux) Attach to Agent', command: COMMAND.attachAgent }] : []),
     ...(running ? [{ label: '$(terminal) Attach Shell', command: COMMAND.attachShell }] : []),
     { label: '$(debug-restart) Restart', command: COMMAND.restart },
     { label: '$(folder-opened) Open Worktree in New Window', command: COMMAND.openWorktree },

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { errorMessage } from '../../core/errors';
+import { errorMessage, SandboxError } from '../../core/errors';
 import { showError } from '../errors';
 import { COMMAND } from '../ids';
 import { createShellTerminal } from '../shell';
@@ -31,6 +31,14 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       const terminal = createShellTerminal(requireCore(ctx), sandbox.name);
       terminal.show();
       return terminal;
+    },
+    [COMMAND.attachAgent]: async (arg?: SandboxArg) => {
+      const sandbox = await pick(ctx, arg, 'Attach to the agent of', (s) => s.state === 'running' && s.interactive === true);
+      if (!sandbox.interactive) {
+        throw new SandboxError(`The agent of "${sandbox.name}" has no terminal to attach to: its role is not interactive.`, 'Set interactive = true in its role for an agent to talk to; Attach Shell opens a shell beside the agent.');
+      }
+      if (sandbox.state !== 'running') throw new SandboxError(`The agent of "${sandbox.name}" is not running.`, 'Start it first.', [{ do: 'start-sandbox', sandbox: sandbox.name }]);
+      return ctx.agentTerminals.attach(requireCore(ctx), sandbox.name);
     },
     [COMMAND.detach]: async (arg?: SandboxArg) => ctx.logs.detach((await pick(ctx, arg, 'Detach from', (s) => s.state === 'running')).name),
     [COMMAND.openWorktree]: (arg?: SandboxArg, options?: { confirmed?: boolean }) => openWorktree(ctx, arg, options),

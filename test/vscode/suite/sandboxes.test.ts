@@ -66,7 +66,7 @@ async function activated(): Promise<void> {
   before(activated);
 
   it('opens on the workspace: its roles, the ready state and an empty tree', () => {
-    assert.deepEqual(Object.keys(api.model.config!.agents), ['engineer', 'quick', 'guarded']);
+    assert.deepEqual(Object.keys(api.model.config!.agents), ['engineer', 'shell', 'quick', 'guarded']);
     assert.equal(api.model.state, 'ready');
     assert.deepEqual(api.tree.getChildren(), []);
   });
@@ -224,6 +224,44 @@ async function activated(): Promise<void> {
     const written = await until('the shell to write', () => fs.readFile(path.join(worktree, 'from-shell.txt'), 'utf8').catch(() => undefined));
     assert.match(written, /^[1-9]\d* \/workspace\n$/, 'a non-root user in /workspace');
     terminal.dispose();
+  });
+
+  it("Attach to Agent opens a terminal on the interactive agent's own: keys reach it, its screen comes back, the terminal's size is its size", async function () {
+    this.timeout(180_000);
+    await vscode.commands.executeCommand(COMMAND.newSandbox, { agent: 'shell', task: 'talk to me', name: 'ui-shell' });
+    const treeItem = await until('ui-shell in the tree', () => item('ui-shell'));
+    assert.equal(treeItem.contextValue, 'sandbox.running.container.interactive', 'the menus find Attach to Agent by it');
+    const terminal = await vscode.commands.executeCommand<vscode.Terminal>(COMMAND.attachAgent, 'ui-shell');
+    assert.equal(terminal.name, 'Agent: ui-shell');
+    assert.equal(await vscode.commands.executeCommand<vscode.Terminal>(COMMAND.attachAgent, 'ui-shell'), terminal, 'attaching again in this window shows the open terminal');
+    const record = await until('the first screen', () => api.agentTerminals.last('ui-shell')?.firstScreen !== undefined && api.agentTerminals.last('ui-shell'));
+    terminal.sendText('echo hello-$((6*7)) | tee /workspace/from-agent.txt');
+    const worktree = api.model.find('ui-shell')!.worktree;
+    assert.equal(await until('the agent to write', () => fs.readFile(path.join(worktree, 'from-agent.txt'), 'utf8').catch(() => undefined)), 'hello-42\n');
+    await until(() => `hello-42 on the screen; it has: ${JSON.stringify(record.received.slice(-500))}`, () => record.received.includes('hello-42\r\n'));
+
+    await record.resize(97, 23);
+    terminal.sendText('stty size > /workspace/size.txt');
+    assert.equal(await until('the agent to write its size', () => fs.readFile(path.join(worktree, 'size.txt'), 'utf8').catch(() => undefined)), '23 97\n');
+    assert.deepEqual(await vscode.commands.executeCommand(COMMAND.attachAgent, 'ui-shell'), terminal);
+    terminal.dispose();
+  });
+
+  it('closing the Attach terminal detaches and the agent runs on; attaching again shows the screen as it is now, at once', async function () {
+    this.timeout(60_000);
+    const first = api.agentTerminals.last('ui-shell')!;
+    await until('the attachment to end', () => first.ended);
+    await api.model.refresh();
+    assert.equal(api.model.find('ui-shell')?.state, 'running');
+    const terminal = await vscode.commands.executeCommand<vscode.Terminal>(COMMAND.attachAgent, 'ui-shell');
+    const again = await until('the screen', () => api.agentTerminals.last('ui-shell') !== first && api.agentTerminals.last('ui-shell')?.firstScreen !== undefined && api.agentTerminals.last('ui-shell'));
+    assert.match(again.firstScreen!, /hello-42/, 'the screen as it is now, not an empty terminal');
+    console.log(`      attach to screen: ${again.firstScreenMs!.toFixed(0)} ms`);
+    assert.ok(again.firstScreenMs! < 5000, `the screen within 5 s (${again.firstScreenMs!.toFixed(0)} ms)`);
+    terminal.sendText('echo again-$((6*7))');
+    await until('the live output after the screen', () => again.received.includes('again-42\r\n'));
+    terminal.dispose();
+    await until('the attachment to end', () => again.ended);
   });
 
   it('Open Worktree warns before opening a worktree where the agent made a git repository and editor tasks', async () => {
@@ -421,6 +459,23 @@ async function activated(): Promise<void> {
     const output = await until('the output of all three runs', () => api.logs.received('ui-one').split('done\n').length === 4 && api.logs.received('ui-one'));
     assert.equal(output, ENGINEER_OUTPUT.repeat(3));
     assert.equal(api.logs.isAttached('ui-one'), true);
+  });
+
+  it("attaches again to the interactive agent and finds its screen; the agent's exit ends the attachment and a key closes the terminal", async function () {
+    this.timeout(60_000);
+    await until('ui-shell in the tree', () => item('ui-shell'));
+    const terminal = await vscode.commands.executeCommand<vscode.Terminal>(COMMAND.attachAgent, 'ui-shell');
+    const record = await until('the screen', () => api.agentTerminals.last('ui-shell')?.firstScreen !== undefined && api.agentTerminals.last('ui-shell'));
+    assert.match(record.firstScreen!, /hello-42/);
+    assert.match(record.firstScreen!, /again-42/);
+    console.log(`      attach to screen after the reload: ${record.firstScreenMs!.toFixed(0)} ms`);
+    const closed = new Promise<void>((resolve) => vscode.window.onDidCloseTerminal((t) => t === terminal && resolve()));
+    terminal.sendText('exit');
+    await until(() => `the line that says the agent ended; the terminal has: ${JSON.stringify(record.received.slice(-300))}`, () => record.received.includes('The agent of ui-shell has ended'));
+    await until('ui-shell to exit', async () => (await api.model.refresh(), api.model.find('ui-shell')?.state === 'exited'));
+    terminal.sendText('x', false);
+    await closed;
+    assert.equal(await vscode.commands.executeCommand(COMMAND.remove, 'ui-shell', { confirmed: true }), true);
   });
 
   it('removes what the suite made', async () => {
