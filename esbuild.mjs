@@ -23,9 +23,20 @@ const withoutBuildKitSession = {
   },
 };
 
+/**
+ * The terminal emulator that rebuilds an interactive agent's screen is a bundle of its own (dist/screen.js), which
+ * the first attach loads: every other command would parse it for nothing.
+ */
+const screenApart = {
+  name: 'screen-apart',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/screen$/ }, (args) => (/src[\\/]core[\\/]sandbox$/.test(args.resolveDir) ? { path: './screen.js', external: true } : undefined));
+  },
+};
+
 /** @type {esbuild.BuildOptions} */
 const common = {
-  plugins: [withoutBuildKitSession],
+  plugins: [withoutBuildKitSession, screenApart],
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -41,6 +52,7 @@ const common = {
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
   { ...common, entryPoints: ['src/cli/index.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...common, entryPoints: ['src/core/sandbox/screen.ts'], outfile: 'dist/screen.js' },
   // The egress proxy and forwarder run in containers of their own on a bare Node image: nothing external, nothing stubbed.
   { ...common, plugins: [], external: [], entryPoints: ['src/egress/proxy.ts'], outfile: 'dist/egress-proxy.js' },
   { ...common, plugins: [], external: [], entryPoints: ['src/egress/forward.ts'], outfile: 'dist/egress-forward.js' },

@@ -10,6 +10,7 @@ import { ConfigDiagnostics } from './ui/diagnostics';
 import { showError } from './ui/errors';
 import { BASE_SCHEME, VIEW_ID } from './ui/ids';
 import { LogChannels } from './ui/logChannels';
+import { WaitingNotifier } from './ui/waiting';
 import { userPolicy } from './ui/policy';
 import { SandboxModel } from './ui/model';
 import { agentStuckAfterSetting, configPathSetting, engineHostSetting, engineSetting, SETTINGS_SECTION } from './ui/settings';
@@ -75,6 +76,7 @@ function wire(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): A
     view,
     buildOutput,
     new SandboxStatusBar(model),
+    new WaitingNotifier(model),
     new ConfigDiagnostics(model, configUri),
     vscode.workspace.registerTextDocumentContentProvider(BASE_SCHEME, new BaseContentProvider(model)),
     ...registerCommands({ model, logs, agentTerminals, buildOutput, log, folder, secrets: context.secrets, settings }),

@@ -48,7 +48,7 @@ import { execIn, execInteractive } from './sandbox/exec';
 import type { ExecIo, InteractiveSession } from './sandbox/exec';
 import { checkEngineHost, checkNetworkExposure, environmentPolicy } from './sandbox/policy';
 import type { HostPolicy } from './sandbox/policy';
-import { networkName, readRecord, sandboxState } from './sandbox/records';
+import { networkName, readRecord, readWaiting, sandboxState } from './sandbox/records';
 import type { SandboxInfo, SandboxRecord } from './sandbox/records';
 
 export interface UpOptions {
@@ -186,6 +186,11 @@ export class Sandboxes {
     let container: Docker.Container | undefined;
     try {
       await fs.writeFile(path.join(paths.stateDir, 'sandbox.json'), `${JSON.stringify(record, null, 2)}\n`);
+      if (role.interactive) {
+        const events = path.join(paths.stateDir, 'events');
+        await fs.mkdir(events, { mode: 0o700 });
+        if (this.agentUser.chownNeeded) await fs.chown(events, this.agentUser.uid, this.agentUser.gid);
+      }
       // Checked again where it counts: under the lock, with containers created but not yet started, so that
       // concurrent ups (other processes included) cannot pass the limit together.
       container = await this.repo.locked(async () => {
@@ -378,6 +383,7 @@ export class Sandboxes {
       engine: container ? engine : record?.engine,
       ...(record?.preset ? { preset: record.preset } : {}),
       ...(record?.interactive ? { interactive: true } : {}),
+      ...(record?.interactive && state === 'running' && (await readWaiting(paths)) ? { waiting: true } : {}),
     };
   }
 

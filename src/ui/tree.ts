@@ -23,7 +23,7 @@ export class SandboxNode {
     item.id = `sandbox:${s.name}`;
     // The state first: a narrow side bar cuts the description from the end.
     // An agent preset's step ("editing src/app.ts · turn 3") says more than its branch.
-    item.description = [stateLabel(s), s.agent, this.progress ? progressSummary(this.progress) : s.branch].filter(Boolean).join(' · ');
+    item.description = [stateLabel(s), s.agent, s.waiting ? 'waits for you' : this.progress ? progressSummary(this.progress) : s.branch].filter(Boolean).join(' · ');
     item.iconPath = stateIcon(s);
     // Matched by package.json's menus with regular expressions: each part is added at the end.
     item.contextValue = `sandbox.${s.pending ? 'building' : s.state}${s.containerId ? '.container' : ''}${s.interactive ? '.interactive' : ''}`;

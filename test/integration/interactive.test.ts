@@ -115,6 +115,28 @@ command = ["sh"]
     assert.match(modeAfterEnd, /(^|\s)icanon(\s|$)/);
   });
 
+  test('an interactive agent says it waits for the user through a file the host reads as data, never through a link or a FIFO', async () => {
+    await cliOk(['up', 'asks', '--agent', 'shell'], { cwd: repo });
+    const say = (script: string) => cliOk(['exec', 'asks', '--', 'sh', '-c', script], { cwd: repo });
+    const waiting = async () => ((JSON.parse((await cliOk(['ls', '--json'], { cwd: repo })).stdout) as Array<{ name: string; waiting?: boolean }>).find((s) => s.name === 'asks')?.waiting ?? false);
+    assert.equal(await waiting(), false);
+    await say('echo waiting > "$AGENT_SANDBOX_EVENTS/state"');
+    assert.equal(await waiting(), true);
+    await say('echo working > "$AGENT_SANDBOX_EVENTS/state"');
+    assert.equal(await waiting(), false);
+    // A link to a host file that says "waiting" is not followed; a FIFO does not hold `ls` up.
+    const hostFile = path.join(path.dirname(modeFile), 'says-waiting');
+    await fs.writeFile(hostFile, 'waiting\n');
+    await say(`ln -sf ${hostFile} "$AGENT_SANDBOX_EVENTS/state"`);
+    assert.equal(await waiting(), false, 'the host did not follow the agent\'s link');
+    await say('rm -f "$AGENT_SANDBOX_EVENTS/state" && mkfifo "$AGENT_SANDBOX_EVENTS/state"');
+    const started = Date.now();
+    assert.equal(await waiting(), false);
+    assert.ok(Date.now() - started < 10_000, 'ls was not held up by the FIFO');
+    await say('rm -f "$AGENT_SANDBOX_EVENTS/state" && head -c 1000000 /dev/zero | tr "\\0" w > "$AGENT_SANDBOX_EVENTS/state"');
+    assert.equal(await waiting(), false, 'a file too large to be a state is no state');
+  });
+
   test('a sandbox whose role is not interactive has no terminal to attach to; attach outside a terminal is a usage error', async () => {
     await cliOk(['up', 'plain', '--agent', 'engineer'], { cwd: repo });
     const refused = await cli(['attach', 'plain'], { cwd: repo });

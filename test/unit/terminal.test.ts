@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Transform } from 'node:stream';
 import { checkDetachKeys, detachKeyBytes, DetachKeys } from '../../src/core/sandbox/attach';
-import { screenOf, TerminalGuard, TerminalText } from '../../src/core/sandbox/terminal';
+import { screenOf } from '../../src/core/sandbox/screen';
+import { TerminalGuard, TerminalText } from '../../src/core/sandbox/terminal';
 
 /** What a transform makes of `input`, fed whole or one byte at a time. */
 async function through(make: () => Transform, input: Buffer, bytewise: boolean): Promise<Buffer> {

@@ -87,6 +87,18 @@ export interface AgentPreset {
 export const AGENT_CLI_MOUNT = '/opt/agent-sandbox/agent';
 /** The preset's persistent state folder inside the container (login, settings, session history). */
 export const AGENT_STATE_MOUNT = '/opt/agent-sandbox/state';
+/**
+ * Where an interactive agent says whether it waits for the user: it writes `waiting` or `working` into the file
+ * `state` there, which the host reads as data (AGENT_SANDBOX_EVENTS in the agent's environment).
+ */
+export const AGENT_EVENTS_MOUNT = '/opt/agent-sandbox/events';
+
+/** Claude Code's hooks that say so: waiting when it stops or asks, working when it is given a prompt or runs a tool. */
+export function claudeWaitingHooks(): string {
+  const say = (state: 'waiting' | 'working') => [{ hooks: [{ type: 'command', command: `printf '%s\\n' ${state} > "$AGENT_SANDBOX_EVENTS/state"` }] }];
+  return JSON.stringify({ hooks: { Notification: say('waiting'), Stop: say('waiting'), UserPromptSubmit: say('working'), PreToolUse: say('working') } });
+}
+
 /** Where a preset's own configuration files are, in the CLI's folder (read-only: the agent cannot change them). */
 export const AGENT_CONFIG_DIR = 'agent-sandbox-config';
 
@@ -110,7 +122,7 @@ const claudeCode: AgentPreset = {
   },
   headless: (cli, task) => [...cli, '-p', task, '--output-format', 'stream-json', '--verbose', '--dangerously-skip-permissions'],
   modelFlags: (model) => ['--model', model],
-  interactive: (cli, task) => [...cli, '--dangerously-skip-permissions', ...(task ? [task] : [])],
+  interactive: (cli, task) => [...cli, '--dangerously-skip-permissions', '--settings', claudeWaitingHooks(), ...(task ? [task] : [])],
   env: {
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',

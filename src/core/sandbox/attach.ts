@@ -8,7 +8,7 @@ import type { Readable, TransformCallback, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Engine } from '../engine/engine';
 import { SecretMask } from '../isolation/secrets';
-import { screenOf, SCREEN_SOURCE_BYTES, TerminalGuard } from './terminal';
+import { SCREEN_SOURCE_BYTES, TerminalGuard } from './terminal';
 
 export interface AgentTerminal {
   /** The screen as it is now, then everything the agent writes (refused terminal commands left out). */
@@ -112,6 +112,7 @@ export async function attachTerminal(engine: Engine, container: Docker.Container
     while (size - chunks[0].length > SCREEN_SOURCE_BYTES) size -= chunks.shift()!.length;
   });
   await past.done;
+  const { screenOf } = await import('./screen');
   const screen = await screenOf(Buffer.concat(chunks), options.columns, options.rows);
 
   const output = new PassThrough();

@@ -11,6 +11,7 @@ import { sandboxUlimits } from '../engine/ulimits';
 import type { Ulimit } from '../engine/ulimits';
 import { CONTAINER_GIT_DIR, CONTAINER_HOST_OBJECTS } from '../git/worktrees';
 import type { Repository, WorktreePaths } from '../git/worktrees';
+import { AGENT_EVENTS_MOUNT } from '../agents/presets';
 import { agentEgressSettings } from '../isolation/egress';
 import { secretsEntrypoint, SECRETS_DIR } from '../isolation/secrets';
 import type { AgentUser } from '../isolation/user';
@@ -59,7 +60,7 @@ export function containerOptions(
     SANDBOX_NAME: record.name,
     SANDBOX_AGENT: record.agent,
     SANDBOX_TASK: record.task,
-    ...(role.interactive ? { TERM: 'xterm-256color' } : {}),
+    ...(role.interactive ? { TERM: 'xterm-256color', AGENT_SANDBOX_EVENTS: AGENT_EVENTS_MOUNT } : {}),
   };
   return {
     name: record.container,
@@ -91,6 +92,8 @@ export function containerOptions(
         ...settings.volumes.map((v) => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`),
         ...(extras.engineSocket ? [`${extras.engineSocket.path}:/var/run/docker.sock`] : []),
         ...(extras.agent?.binds ?? []),
+        // Where an interactive agent says it waits for the user: the sandbox's own folder, read by the host as data.
+        ...(role.interactive ? [`${path.join(paths.stateDir, 'events')}:${AGENT_EVENTS_MOUNT}:rw${relabel}`] : []),
       ],
       ...(extras.engineSocket ? { GroupAdd: [String(extras.engineSocket.gid)] } : {}),
       Tmpfs: {

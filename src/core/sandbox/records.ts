@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { AgentRecord } from '../agents/launch';
 import type { EngineKind } from '../engine/engine';
 import type { WorktreePaths } from '../git/worktrees';
+import { readUntrustedFile } from '../isolation/untrusted';
 
 export type SandboxState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | 'removing' | 'missing';
 
@@ -45,6 +46,8 @@ export interface SandboxInfo {
   engine?: EngineKind;
   /** Its agent runs on a terminal, to attach to (Attach to Agent, `agent-sandbox attach`). */
   interactive?: boolean;
+  /** An interactive agent that said it waits for the user (see AGENT_EVENTS_MOUNT). */
+  waiting?: boolean;
   /** The agent preset it runs, and how its credential is held (never the value). */
   preset?: AgentRecord;
 }
@@ -91,6 +94,16 @@ export function sandboxState(engineState: string | undefined): SandboxState {
 /** The network as sandbox.toml names it: bridge (Docker, rootful Podman) and slirp4netns (rootless Podman) are NAT. */
 export function networkName(mode: string | undefined): string | undefined {
   return mode === 'bridge' || mode === 'default' || mode === 'slirp4netns' || mode?.startsWith('slirp4netns:') ? 'nat' : mode;
+}
+
+/**
+ * Whether an interactive agent last said it waits for the user: the first word of `events/state`, which the agent
+ * writes, read as data (a regular file reached through no link, a few bytes at most); anything else says nothing.
+ */
+export async function readWaiting(paths: WorktreePaths): Promise<boolean | undefined> {
+  const text = await readUntrustedFile(path.join(paths.stateDir, 'events'), 'state', 64).catch(() => undefined);
+  const word = text?.toString('latin1').trim().split(/\s/)[0];
+  return word === 'waiting' ? true : word === 'working' ? false : undefined;
 }
 
 export async function readRecord(paths: WorktreePaths): Promise<SandboxRecord | undefined> {

@@ -1,35 +1,14 @@
 /**
- * An interactive agent's terminal, as the host sees it: its screen rebuilt from the end of its output (so an
- * attach shows the screen as it is now, not hours of output replayed at the user), its output made safe for
- * the user's own terminal, and made into plain text for a transcript.
+ * An interactive agent's terminal output, as the host passes it on: made safe for the user's own terminal, and
+ * made into plain text for a transcript. (Its screen is rebuilt in screen.ts.)
  */
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { SerializeAddon } from '@xterm/addon-serialize';
-import { Terminal } from '@xterm/headless';
 import { stripControls } from '../agents/progress';
 
 /** How much of the end of the output rebuilds the screen: a full-screen program redraws far more often than this. */
 export const SCREEN_SOURCE_BYTES = 2 * 1024 * 1024;
-
-/**
- * The screen that `output` leaves on a terminal of this size, as the escape sequences that paint it on a
- * cleared one (text, colours and the cursor), with no scrollback.
- */
-export function screenOf(output: Buffer, columns: number, rows: number): Promise<string> {
-  const terminal = new Terminal({ cols: Math.max(2, columns), rows: Math.max(1, rows), scrollback: 0, allowProposedApi: true });
-  const serializer = new SerializeAddon();
-  terminal.loadAddon(serializer);
-  const tail = output.length > SCREEN_SOURCE_BYTES ? output.subarray(output.length - SCREEN_SOURCE_BYTES) : output;
-  return new Promise((resolve) => {
-    terminal.write(tail, () => {
-      const screen = serializer.serialize({ scrollback: 0 });
-      terminal.dispose();
-      resolve(`\x1b[H\x1b[2J${screen}`);
-    });
-  });
-}
 
 // Operating system commands an agent must not send to the user's terminal: clipboard writes and reads (52; a read
 // makes the terminal type the user's clipboard into the agent's stdin), kitty's clipboard (5522), iTerm2's file
