@@ -210,7 +210,7 @@ describe('agent presets, with the real CLIs', () => {
     await fs.appendFile(path.join(repo, 'sandbox.toml'), '\n[agents.bare]\npreset = "claude-code"\ndockerfile = ".bare/Dockerfile"\n');
     const libc = await cli(['up', 'bare', '--agent', 'bare', '--task', TASK], { cwd: repo, env, timeoutMs: 300_000 });
     assert.notEqual(libc.code, 0);
-    assert.match(libc.stderr, /Claude Code cannot run on the image agent-sandbox\/project:\S+: it has neither glibc's nor musl's loader/, libc.stderr);
+    assert.match(libc.stderr, /Claude Code cannot run on the image (localhost\/)?agent-sandbox\/project:\S+: it has neither glibc's nor musl's loader/, libc.stderr);
     assert.equal((await containersOf(repo)).filter((c) => c.Labels['dev.agent-sandboxes.name'] === 'bare').length, 0);
     assert.doesNotMatch(git(repo, 'branch', '--list'), /sandbox\/bare/);
 
