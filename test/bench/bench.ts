@@ -10,7 +10,9 @@
  *   5. egress.ts: `up` with an egress allowlist against the same `up` on plain NAT and the raw floor on NAT.
  *   6. presets.ts: `up` of an agent preset's role with its CLI cached against the same `up` with `allow = []`
  *      and the raw floor on NAT; the first, uncached install from the npm registry once.
- *   7. activation.ts: activation inside a real VS Code, after the others (not in the JSON summary).
+ *   7. attach.ts: `agent-sandbox attach` to an interactive agent in a tmux pane, until its screen shows, with a
+ *      small log and a 20 MB one, against `docker exec -it` in the same kind of pane; `Sandboxes.attach` too.
+ *   8. activation.ts: activation inside a real VS Code, after the others (not in the JSON summary).
  *
  * Every measured operation is checked (the container runs, every line arrived, the sync left the agent's
  * files and the same result as its floor) and a failed check throws: a benchmark that times a failure is
@@ -18,13 +20,15 @@
  * so a leftover fails the part that left it. Everything the benchmark makes (temp repository, containers,
  * volumes, worktrees, branches) goes at the end, also on failure; the image stays, as a cache (see cleanUp).
  *
- *   [BENCH_ONLY=up,logs,parallel,sync,egress,presets,activation] node out/test/bench/bench.js [--runs N] [--parallel N]
+ *   [BENCH_ONLY=up,logs,parallel,sync,egress,presets,attach,activation] node out/test/bench/bench.js [--runs N] [--parallel N]
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { benchActivation, reportActivation } from './activation';
+import type { AttachResults } from './attach';
+import { ATTACH_AGENTS, benchAttach, reportAttach } from './attach';
 import type { Workspace } from './common';
 import { BenchError, CLI, ROOT, STEP_TIMEOUT_MS, abortAll, assertClean, check, cleanUp, cli, docker, fmt, makeWorkspace, msBetween, note, round, timed } from './common';
 import type { EgressResults } from './egress';
@@ -45,7 +49,7 @@ const ARTIFACT = path.join(ROOT, '.test-artifacts', 'bench.json');
 const TIME_LIMIT_MS = 20 * 60_000;
 
 /** The parts, all by default; BENCH_ONLY=sync (or up,logs,...) runs only those. */
-const PARTS = ['up', 'logs', 'parallel', 'sync', 'egress', 'presets', 'activation'] as const;
+const PARTS = ['up', 'logs', 'parallel', 'sync', 'egress', 'presets', 'attach', 'activation'] as const;
 type Part = (typeof PARTS)[number];
 
 function selectedParts(): Part[] | undefined {
@@ -71,6 +75,7 @@ interface Summary {
   sync?: SyncResults;
   egress?: EgressResults;
   presets?: PresetResults;
+  attach?: AttachResults;
 }
 
 function report(s: Summary): string {
@@ -84,6 +89,7 @@ function report(s: Summary): string {
     s.sync && reportSync(s.sync),
     s.egress && reportEgress(s.egress),
     s.presets && reportPresets(s.presets),
+    s.attach && reportAttach(s.attach),
   ].filter((p): p is string => Boolean(p));
   return [
     `Agent Sandboxes benchmark${only}: ${s.host.cpus} CPUs, Docker ${s.host.docker}, Node ${s.host.node}${runs}, ${s.totalSeconds.toFixed(0)} s in all (${seconds})`,
@@ -106,7 +112,7 @@ async function engineParts(only: Part[] | undefined, wanted: (part: Part) => boo
   try {
     const dockerVersion = (await docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
     note('making the workspace');
-    ws = await makeWorkspace([EGRESS_AGENTS, PRESET_AGENTS, LOGS_AGENTS]);
+    ws = await makeWorkspace([EGRESS_AGENTS, PRESET_AGENTS, LOGS_AGENTS, ATTACH_AGENTS]);
 
     note('building the image (warm-up)');
     const build = await timed(() => cli(ws!, ['build', '--agent', 'bench', '--json'], 5 * STEP_TIMEOUT_MS));
@@ -131,6 +137,7 @@ async function engineParts(only: Part[] | undefined, wanted: (part: Part) => boo
     const parallelResults = await part('parallel', () => benchParallel(ws!, parallel, rawPrefix));
     const egress = await part('egress', () => benchEgress(ws!, image.ref, Math.min(runs, 5), rawPrefix));
     const presets = await part('presets', () => benchPresets(ws!, image.ref, runs, rawPrefix));
+    const attach = await part('attach', () => benchAttach(ws!, runs));
     // Last: it adds lib/ and commits to the workspace's branch, which the parts above must not see.
     const sync = await part('sync', () => benchSync(ws!));
 
@@ -147,6 +154,7 @@ async function engineParts(only: Part[] | undefined, wanted: (part: Part) => boo
       sync,
       egress,
       presets,
+      attach,
     };
     // A partial run does not replace the full run's summary.
     const artifact = only ? ARTIFACT.replace(/\.json$/, `-${only.join('-')}.json`) : ARTIFACT;
