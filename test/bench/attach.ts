@@ -19,7 +19,8 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SCREEN_SOURCE_BYTES, screenOf } from '../../src/core/sandbox/terminal';
+import { screenOf } from '../../src/core/sandbox/screen';
+import { SCREEN_SOURCE_BYTES } from '../../src/core/sandbox/terminal';
 import type { Stats, Workspace } from './common';
 import { CLI, STEP_TIMEOUT_MS, bounded, check, expectNoContainer, fmt, median, msBetween, note, ratio, ratioText, round, run, stats, statsRow, table, timed } from './common';
 
