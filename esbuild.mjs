@@ -51,7 +51,8 @@ const common = {
 
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
-  { ...common, entryPoints: ['src/cli/index.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...common, entryPoints: ['src/cli/index.ts'], outfile: 'dist/cli-main.js' },
+  { ...common, external: ['./cli-main.js'], entryPoints: ['src/cli/launch.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...common, entryPoints: ['src/core/sandbox/screen.ts'], outfile: 'dist/screen.js' },
   // The egress proxy and forwarder run in containers of their own on a bare Node image: nothing external, nothing stubbed.
   { ...common, plugins: [], external: [], entryPoints: ['src/egress/proxy.ts'], outfile: 'dist/egress-proxy.js' },
